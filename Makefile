@@ -1,0 +1,42 @@
+# kvcsi — top-level Makefile. Each area adds its own targets in mk/<area>.mk;
+# areas append to TEST_DEPS what `make test` needs built first.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/kvcsi/kvcsi/internal/buildinfo.Version=$(VERSION)
+BIN := $(CURDIR)/bin
+export PATH := $(HOME)/go/bin:$(PATH)
+
+.PHONY: all
+all: build
+
+TEST_DEPS :=
+-include mk/*.mk
+
+.PHONY: build
+build: ## build every binary into bin/
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+.PHONY: test
+test: $(TEST_DEPS) ## run every test (root runs the mount and local-cluster tests too)
+	$(GO) test -count=1 -timeout 60m ./...
+
+.PHONY: vet
+vet:
+	$(GO) vet ./...
+
+.PHONY: bench
+bench: ## run the benchmarks; numbers go to BENCHMARKS.md by hand
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: proto
+proto: ## regenerate the provider protocol code (needs protoc)
+	command -v protoc >/dev/null || (apt-get update -qq && apt-get install -y -qq protobuf-compiler)
+	GOBIN=$(HOME)/go/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	GOBIN=$(HOME)/go/bin $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+	protoc --proto_path=api/provider/v1alpha1 --go_out=paths=source_relative:api/provider/v1alpha1 \
+	  --go-grpc_out=paths=source_relative:api/provider/v1alpha1 api/provider/v1alpha1/service.proto
+
+.PHONY: help
+help:
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
