@@ -1,0 +1,253 @@
+package kvemulator
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Entra ID (login host): OIDC metadata, instance discovery, the v2.0 token
+// endpoint for client credentials (secret or assertion) and the signing keys.
+
+// oauthError is the Entra error body.
+type oauthError struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+	ErrorCodes       []int  `json:"error_codes,omitempty"`
+	Timestamp        string `json:"timestamp"`
+	TraceID          string `json:"trace_id"`
+	CorrelationID    string `json:"correlation_id"`
+}
+
+func writeOAuthError(w http.ResponseWriter, status int, code string, aadsts int, format string, a ...any) {
+	desc := fmt.Sprintf(format, a...)
+	if aadsts != 0 {
+		desc = fmt.Sprintf("AADSTS%d: %s", aadsts, desc)
+	}
+	e := oauthError{Error: code, ErrorDescription: desc, Timestamp: time.Now().UTC().Format("2006-01-02 15:04:05Z"), TraceID: uuid.NewString(), CorrelationID: uuid.NewString()}
+	if aadsts != 0 {
+		e.ErrorCodes = []int{aadsts}
+	}
+	writeJSON(w, status, e)
+}
+
+const defaultTokenTTL = time.Hour
+
+func (s *Server) entraHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", s.openIDConfiguration)
+	mux.HandleFunc("GET /{tenant}/discovery/instance", s.instanceDiscovery)
+	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", s.discoveryKeys)
+	mux.HandleFunc("GET /{tenant}/discovery/keys", s.discoveryKeys)
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.tokenEndpoint)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeOAuthError(w, http.StatusNotFound, "invalid_request", 0, "%s %s is not an endpoint of this emulator's login host", r.Method, r.URL.Path)
+	})
+	return mux
+}
+
+// tenantOf resolves a tenant path segment (GUID or name); "" when unknown.
+func (s *Server) tenantOf(seg string) string {
+	var id string
+	_ = s.store.view(func(st *State) error {
+		for _, t := range st.Tenants {
+			if strings.EqualFold(t.ID, seg) || (t.Name != "" && strings.EqualFold(t.Name, seg)) {
+				id = t.ID
+			}
+		}
+		return nil
+	})
+	return id
+}
+
+func (s *Server) openIDConfiguration(w http.ResponseWriter, r *http.Request) {
+	seg := r.PathValue("tenant")
+	tenant := s.tenantOf(seg)
+	if tenant == "" {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_tenant", 90002, "Tenant '%s' not found. Check the tenant id; the emulator's tenants are declared under tenants: in the seed.", truncate(seg, 64))
+		return
+	}
+	base := "https://" + r.Host + "/" + seg
+	s.counters.add(CounterKey{Op: "OpenIDConfiguration", Status: 200})
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                "https://" + r.Host + "/" + tenant + "/v2.0",
+		"authorization_endpoint":                base + "/oauth2/v2.0/authorize",
+		"token_endpoint":                        base + "/oauth2/v2.0/token",
+		"device_authorization_endpoint":         base + "/oauth2/v2.0/devicecode",
+		"end_session_endpoint":                  base + "/oauth2/v2.0/logout",
+		"jwks_uri":                              base + "/discovery/v2.0/keys",
+		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
+		"response_types_supported":              []string{"code", "id_token", "code id_token", "id_token token"},
+		"subject_types_supported":               []string{"pairwise"},
+		"id_token_signing_alg_values_supported": []string{"RS256"},
+		"scopes_supported":                      []string{"openid", "profile", "email", "offline_access"},
+		"tenant_region_scope":                   "NA",
+		"cloud_instance_name":                   "microsoftonline.com",
+	})
+}
+
+// instanceDiscovery answers MSAL's discovery for whatever authority host the
+// client uses (MSAL sends it to login.microsoftonline.com for unknown hosts).
+func (s *Server) instanceDiscovery(w http.ResponseWriter, r *http.Request) {
+	ae := r.URL.Query().Get("authorization_endpoint")
+	u, err := url.Parse(ae)
+	if ae == "" || err != nil || u.Host == "" {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_instance", 50049, "authorization_endpoint %q is not an absolute URL", truncate(ae, 200))
+		return
+	}
+	host := u.Host
+	tenant := strings.Split(strings.TrimPrefix(u.Path, "/"), "/")[0]
+	s.counters.add(CounterKey{Op: "InstanceDiscovery", Status: 200})
+	writeJSON(w, http.StatusOK, map[string]any{
+		"tenant_discovery_endpoint": "https://" + host + "/" + tenant + "/v2.0/.well-known/openid-configuration",
+		"api-version":               "1.1",
+		"metadata":                  []map[string]any{{"preferred_network": host, "preferred_cache": host, "aliases": []string{host}}},
+	})
+}
+
+func (s *Server) discoveryKeys(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.tokens.jwks())
+}
+
+// resourceFromScope turns "https://vault.azure.net/.default" into the audience.
+func resourceFromScope(scope string) string {
+	for _, sc := range strings.Fields(scope) {
+		if res, ok := strings.CutSuffix(sc, "/.default"); ok {
+			return res
+		}
+	}
+	return ""
+}
+
+const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// tokenEndpoint issues tokens for client credentials: a client secret, or a
+// client assertion that is a service-account token matched against the
+// identity's federated credentials.
+func (s *Server) tokenEndpoint(w http.ResponseWriter, r *http.Request) {
+	status := http.StatusOK
+	var who string
+	defer func() { s.counters.add(CounterKey{Op: "Token", Identity: who, Status: status}) }()
+	fail := func(st int, code string, aadsts int, format string, a ...any) {
+		status = st
+		writeOAuthError(w, st, code, aadsts, format, a...)
+	}
+	if err := r.ParseForm(); err != nil {
+		fail(http.StatusBadRequest, "invalid_request", 900144, "The request body must be application/x-www-form-urlencoded: %v", err)
+		return
+	}
+	seg := r.PathValue("tenant")
+	tenant := s.tenantOf(seg)
+	if tenant == "" {
+		fail(http.StatusBadRequest, "invalid_request", 90002, "Tenant '%s' not found. Check the tenant id in the authority.", truncate(seg, 64))
+		return
+	}
+	if gt := r.PostForm.Get("grant_type"); gt != "client_credentials" {
+		fail(http.StatusBadRequest, "unsupported_grant_type", 70003, "The app requested an unsupported grant type '%s'; this emulator supports client_credentials.", truncate(gt, 64))
+		return
+	}
+	resource := resourceFromScope(r.PostForm.Get("scope"))
+	if resource == "" {
+		fail(http.StatusBadRequest, "invalid_scope", 1002012, "The provided value for scope %q is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", truncate(r.PostForm.Get("scope"), 200))
+		return
+	}
+	clientID := r.PostForm.Get("client_id")
+	id, ok := s.store.identityBy(func(i *Identity) bool {
+		return i.Type == IdentityServicePrincipal && strings.EqualFold(i.ClientID, clientID) && strings.EqualFold(i.TenantID, tenant)
+	})
+	if clientID == "" || !ok {
+		fail(http.StatusBadRequest, "unauthorized_client", 700016, "Application with identifier '%s' was not found in the directory '%s'.", truncate(clientID, 64), tenant)
+		return
+	}
+	who = id.Name
+	secret, assertion := r.PostForm.Get("client_secret"), r.PostForm.Get("client_assertion")
+	switch {
+	case secret != "":
+		if !secretMatches(id.Secrets, secret) {
+			fail(http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", id.ClientID)
+			return
+		}
+	case assertion != "":
+		if t := r.PostForm.Get("client_assertion_type"); t != clientAssertionType {
+			fail(http.StatusBadRequest, "invalid_request", 700024, "client_assertion_type must be %s, not %q.", clientAssertionType, truncate(t, 100))
+			return
+		}
+		claims, err := s.verifyServiceAccountToken(assertion)
+		if err != nil {
+			fail(http.StatusBadRequest, "invalid_client", 700024, "Client assertion is not valid: %v.", err)
+			return
+		}
+		if !s.federationMatches(id, claims.Issuer, claims.Subject, claims.Audience) {
+			fail(http.StatusBadRequest, "invalid_client", 70021, "No matching federated identity record found for presented assertion. Assertion Issuer: '%s'. Assertion Subject: '%s'. Assertion Audience: '%s'.", claims.Issuer, claims.Subject, strings.Join(claims.Audience, ","))
+			return
+		}
+	default:
+		fail(http.StatusUnauthorized, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+		return
+	}
+	tok, exp, err := s.tokens.issue(id, resource, s.tokenTTL(), time.Now())
+	if err != nil {
+		fail(http.StatusInternalServerError, "server_error", 0, "signing the token failed")
+		return
+	}
+	ttl := int(time.Until(exp).Seconds())
+	writeJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "expires_in": ttl, "ext_expires_in": ttl, "access_token": tok})
+}
+
+func secretMatches(secrets []string, given string) bool {
+	ok := false
+	for _, s := range secrets {
+		if subtle.ConstantTimeCompare([]byte(s), []byte(given)) == 1 {
+			ok = true
+		}
+	}
+	return ok
+}
+
+func (s *Server) federationMatches(id Identity, iss, sub string, aud []string) bool {
+	for _, fc := range id.FederatedCredentials {
+		wantIss := fc.Issuer
+		if wantIss == "" {
+			wantIss = s.cfg.ServiceAccountIssuer
+		}
+		if wantIss != iss || fc.Subject != sub {
+			continue
+		}
+		auds := fc.Audiences
+		if len(auds) == 0 {
+			auds = []string{"api://AzureADTokenExchange"}
+		}
+		for _, a := range aud {
+			for _, b := range auds {
+				if a == b {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func (s *Server) tokenTTL() time.Duration {
+	if d := s.ttl.Load(); d > 0 {
+		return time.Duration(d)
+	}
+	return defaultTokenTTL
+}
+
+// MintToken signs an access token for a seeded identity (by name) with any
+// audience and lifetime — negative for an already expired one. Tests use it
+// for the cases real credentials never produce.
+func (s *Server) MintToken(identity, audience string, ttl time.Duration) (string, error) {
+	id, ok := s.store.identityBy(func(i *Identity) bool { return i.Name == identity })
+	if !ok {
+		return "", fmt.Errorf("identity %q is not in the seed", identity)
+	}
+	tok, _, err := s.tokens.issue(id, audience, ttl, time.Now())
+	return tok, err
+}

@@ -1,0 +1,55 @@
+package kvemulator
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// pageResult is the service's list page. NextLink is absolute and keeps the
+// api-version, because the SDK pager follows it verbatim.
+type pageResult struct {
+	Value    []any   `json:"value"`
+	NextLink *string `json:"nextLink"`
+}
+
+// page cuts items into the page the request asks for: maxresults (1..limit,
+// default limit) and the opaque $skiptoken of the previous page.
+func (c *Call) page(items []any, limit int) (int, any, error) {
+	q := c.R.URL.Query()
+	size := limit
+	if s := q.Get("maxresults"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > limit {
+			return 0, nil, ErrBadParameter("maxresults %q is invalid: use an integer from 1 to %d.", truncate(s, 20), limit)
+		}
+		size = n
+	}
+	skip := 0
+	if tok := q.Get("$skiptoken"); tok != "" {
+		b, err := base64.RawURLEncoding.DecodeString(tok)
+		n, err2 := strconv.Atoi(string(b))
+		if err != nil || err2 != nil || n < 0 {
+			return 0, nil, ErrBadParameter("$skiptoken is not one this vault issued; restart the listing without it.")
+		}
+		skip = n
+	}
+	if skip > len(items) {
+		skip = len(items)
+	}
+	end := min(skip+size, len(items))
+	res := pageResult{Value: items[skip:end]}
+	if res.Value == nil {
+		res.Value = []any{}
+	}
+	if end < len(items) {
+		nq := url.Values{}
+		nq.Set("api-version", c.APIVersion)
+		nq.Set("maxresults", strconv.Itoa(size))
+		nq.Set("$skiptoken", base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(end))))
+		link := c.Base + c.R.URL.Path + "?" + nq.Encode()
+		res.NextLink = &link
+	}
+	return http.StatusOK, res, nil
+}

@@ -1,0 +1,325 @@
+package kvemulator
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Server is a running emulator: an HTTPS listener for the vaults and the login
+// host, a plain-HTTP listener for managed identity, optional IMDS and NMI
+// listeners, and the loopback admin API.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	ca       *certAuthority
+	tokens   *issuer
+	saKeys   []crypto.PublicKey
+	store    *store
+	initial  *State // the seeded state, for Reset
+	counters counters
+	faults   faults
+	limits   limiter
+	data     *http.ServeMux
+	entra    http.Handler
+	msi      http.Handler
+	ttl      atomic.Int64 // token lifetime override, ns; 0 = default
+
+	httpsLn, adminLn, msiLn, imdsLn, nmiLn net.Listener
+	servers                                []*http.Server
+	wg                                     sync.WaitGroup
+	closeOnce                              sync.Once
+	closeErr                               error
+}
+
+// Start brings the emulator up and returns once every listener accepts
+// connections. Cancelling ctx does not stop it; call Close.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	s.limits.now = time.Now
+	if cfg.DisableThrottling {
+		lim := DefaultLimits()
+		lim.Enabled = false
+		s.limits.set(lim)
+	} else {
+		s.limits.set(DefaultLimits())
+	}
+	keyDir := cfg.StateDir
+	if keyDir == "" {
+		keyDir = cfg.TLSDir
+	}
+	if s.ca, err = loadOrCreateCA(cfg.TLSDir); err != nil {
+		return nil, err
+	}
+	if s.tokens, err = newIssuer(keyDir); err != nil {
+		return nil, err
+	}
+	s.saKeys = append(s.saKeys, cfg.ServiceAccountKeys...)
+	for _, f := range cfg.ServiceAccountKeyFiles {
+		keys, err := readPublicKeys(f)
+		if err != nil {
+			return nil, fmt.Errorf("Config.ServiceAccountKeyFiles: %w", err)
+		}
+		s.saKeys = append(s.saKeys, keys...)
+	}
+
+	seed := cfg.Seed
+	if cfg.SeedFile != "" {
+		if seed, err = LoadSeedFile(cfg.SeedFile); err != nil {
+			return nil, err
+		}
+	}
+	initial := newState()
+	if seed != nil {
+		if initial, err = seed.build(time.Now()); err != nil {
+			return nil, err
+		}
+	}
+	s.initial = initial
+	st, err := loadState(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		st = cloneState(initial)
+	}
+	s.store = &store{st: st, dir: cfg.StateDir, log: s.log}
+	if err := s.store.save(); err != nil {
+		return nil, fmt.Errorf("Config.StateDir %s is not writable: %w", cfg.StateDir, err)
+	}
+
+	s.data = s.buildDataMux()
+	s.entra = s.entraHandler()
+	s.msi = s.msiHandler()
+
+	names, ips := cfg.serverNames()
+	cert, err := s.ca.serverCert(names, ips)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.listenAll(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+	s.serve(tls.NewListener(s.httpsLn, tlsCfg), s)
+	s.serve(s.adminLn, s.adminHandler())
+	s.serve(s.msiLn, s.msi)
+	if s.imdsLn != nil {
+		s.serve(s.imdsLn, s.msi)
+	}
+	if s.nmiLn != nil {
+		s.serve(s.nmiLn, s.msi)
+	}
+	s.log.Info("kvemulator started", "https", s.httpsLn.Addr().String(), "admin", s.adminLn.Addr().String(), "msi", s.msiLn.Addr().String())
+	return s, nil
+}
+
+func (s *Server) listenAll() error {
+	var err error
+	if s.httpsLn, err = net.Listen("tcp", s.cfg.Addr); err != nil {
+		return fmt.Errorf("Config.Addr: %w", err)
+	}
+	if s.adminLn, err = net.Listen("tcp", s.cfg.AdminAddr); err != nil {
+		return fmt.Errorf("Config.AdminAddr: %w", err)
+	}
+	if s.msiLn, err = net.Listen("tcp", s.cfg.MSIAddr); err != nil {
+		return fmt.Errorf("Config.MSIAddr: %w", err)
+	}
+	if s.cfg.IMDSAddr != "" {
+		if s.imdsLn, err = net.Listen("tcp", s.cfg.IMDSAddr); err != nil {
+			return fmt.Errorf("Config.IMDSAddr: %w (169.254.169.254 must be assigned to a local interface first)", err)
+		}
+	}
+	if s.cfg.NMIAddr != "" {
+		if s.nmiLn, err = net.Listen("tcp", s.cfg.NMIAddr); err != nil {
+			return fmt.Errorf("Config.NMIAddr: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) serve(ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	s.servers = append(s.servers, srv)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("listener stopped", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+}
+
+// Close stops every listener, waits for the handlers and writes the state.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, srv := range s.servers {
+			if err := srv.Shutdown(ctx); err != nil {
+				srv.Close()
+			}
+		}
+		for _, ln := range []net.Listener{s.httpsLn, s.adminLn, s.msiLn, s.imdsLn, s.nmiLn} {
+			if ln != nil {
+				ln.Close()
+			}
+		}
+		s.wg.Wait()
+		if s.store != nil {
+			s.closeErr = s.store.save()
+		}
+	})
+	return s.closeErr
+}
+
+func portOf(ln net.Listener) string {
+	_, p, _ := net.SplitHostPort(ln.Addr().String())
+	return p
+}
+
+// publicPort is the port clients put in URLs; 443 is left out.
+func (s *Server) publicPort() string {
+	if p := portOf(s.httpsLn); p != "443" {
+		return p
+	}
+	return ""
+}
+
+// VaultURL is https://<vault>.<suffix>:<port>/.
+func (s *Server) VaultURL(vault string) string {
+	return "https://" + withPort(vault+"."+s.cfg.DNSSuffix, s.publicPort()) + "/"
+}
+
+// AzureVaultURL is https://<vault>.vault.azure.net:<port>/ (AzureNames).
+func (s *Server) AzureVaultURL(vault string) string {
+	return "https://" + withPort(vault+"."+azureVaultSuffix, s.publicPort()) + "/"
+}
+
+// AuthorityHost is https://<login-host>:<port>/, for azidentity's
+// ClientOptions.Cloud or AZURE_AUTHORITY_HOST.
+func (s *Server) AuthorityHost() string {
+	return "https://" + withPort(s.cfg.LoginHost, s.publicPort()) + "/"
+}
+
+// Addr is the HTTPS listener's address.
+func (s *Server) Addr() string { return s.httpsLn.Addr().String() }
+
+// AdminURL is the admin API's base URL.
+func (s *Server) AdminURL() string { return "http://" + s.adminLn.Addr().String() }
+
+// CACertPEM is the CA certificate clients must trust.
+func (s *Server) CACertPEM() []byte { return append([]byte(nil), s.ca.certPEM...) }
+
+// CAFile is where ca.crt was written; with no TLSDir a temporary file is
+// written on first call.
+func (s *Server) CAFile() string {
+	if s.ca.file == "" {
+		f, err := os.CreateTemp("", "kvemulator-ca-*.crt")
+		if err != nil {
+			return ""
+		}
+		f.Write(s.ca.certPEM)
+		f.Close()
+		s.ca.file = f.Name()
+	}
+	return s.ca.file
+}
+
+// CertPool is a pool holding only the emulator's CA.
+func (s *Server) CertPool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(s.ca.cert)
+	return p
+}
+
+// DialContext routes every emulator name (vault hosts, login hosts, Azure
+// names, localhost, 169.254.169.254:80) to the right listener; anything else
+// is dialled normally. Tests use it instead of DNS.
+func (s *Server) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	host, port := splitHostPort(addr)
+	switch {
+	case host == imdsHost && (port == "80" || port == ""):
+		return d.DialContext(ctx, network, s.msiLn.Addr().String())
+	case s.isEmulatorName(host):
+		return d.DialContext(ctx, network, s.httpsLn.Addr().String())
+	}
+	return d.DialContext(ctx, network, addr)
+}
+
+func (s *Server) isEmulatorName(host string) bool {
+	if host == s.cfg.LoginHost || host == azureLoginHost || host == s.cfg.DNSSuffix || host == "localhost" {
+		return true
+	}
+	return strings.HasSuffix(host, "."+s.cfg.DNSSuffix) || strings.HasSuffix(host, "."+azureVaultSuffix)
+}
+
+// Transport trusts the CA and dials with DialContext: give it to SDK clients
+// as ClientOptions.Transport (an *http.Client wrapping it).
+func (s *Server) Transport() *http.Transport {
+	return &http.Transport{
+		DialContext:         s.DialContext,
+		TLSClientConfig:     &tls.Config{RootCAs: s.CertPool(), MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:   true,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+	}
+}
+
+// HTTPClient wraps Transport; it satisfies azcore's policy.Transporter.
+func (s *Server) HTTPClient() *http.Client { return &http.Client{Transport: s.Transport()} }
+
+// IMDSURL is the IMDS token endpoint on the loopback managed-identity listener.
+func (s *Server) IMDSURL() string {
+	return "http://" + s.msiLn.Addr().String() + imdsTokenPath
+}
+
+// IdentityEndpoint is the App Service style endpoint and the header value to
+// put in IDENTITY_ENDPOINT / IDENTITY_HEADER.
+func (s *Server) IdentityEndpoint() (url, header string) {
+	return "http://" + s.msiLn.Addr().String() + appServiceTokenPath, s.identityHeader()
+}
+
+// NMIURL is the pod-identity NMI base URL on the loopback listener (or the NMI listener).
+func (s *Server) NMIURL() string {
+	if s.nmiLn != nil {
+		return "http://" + s.nmiLn.Addr().String()
+	}
+	return "http://" + s.msiLn.Addr().String()
+}
+
+// Admin returns a client of the admin API.
+func (s *Server) Admin() *AdminClient { return NewAdminClient(s.AdminURL()) }
+
+// defaultVault answers localhost requests.
+func (s *Server) defaultVault() string {
+	if s.cfg.DefaultVault != "" {
+		return s.cfg.DefaultVault
+	}
+	var name string
+	_ = s.store.view(func(st *State) error {
+		for _, n := range sortedVaultNames(st) {
+			name = n
+			break
+		}
+		return nil
+	})
+	return name
+}

@@ -1,0 +1,221 @@
+package kvemulator
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// store guards the State with one lock and persists it after changes when a
+// state directory is configured.
+type store struct {
+	mu     sync.RWMutex
+	st     *State
+	dir    string // "" = in memory only
+	log    *slog.Logger
+	saveMu sync.Mutex
+}
+
+const stateFile = "state.json"
+
+func newState() *State { return &State{Vaults: map[string]*Vault{}} }
+
+// loadState reads a persisted state, or returns nil when there is none.
+func loadState(dir string) (*State, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading persisted state: %w", err)
+	}
+	st := newState()
+	if err := json.Unmarshal(b, st); err != nil {
+		return nil, fmt.Errorf("persisted state %s is corrupt (%v); move it away to start from the seed", filepath.Join(dir, stateFile), err)
+	}
+	if st.Vaults == nil {
+		st.Vaults = map[string]*Vault{}
+	}
+	return st, nil
+}
+
+// save writes the state atomically: a temporary file in the same directory,
+// fsync, rename over the old file, fsync the directory. A crash leaves either
+// the old or the new state, never a torn one.
+func (s *store) save() error {
+	if s.dir == "" {
+		return nil
+	}
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	s.mu.RLock()
+	b, err := json.Marshal(s.st)
+	s.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(s.dir, stateFile), b, 0o600)
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+func (s *store) persist() {
+	if err := s.save(); err != nil {
+		s.log.Error("persisting state failed", "dir", s.dir, "err", err)
+	}
+}
+
+func (s *store) updateVault(name string, fn func(v *Vault) error) error {
+	s.mu.Lock()
+	v, ok := s.st.Vaults[name]
+	if !ok {
+		s.mu.Unlock()
+		return ErrVaultNotFound(name)
+	}
+	err := fn(v)
+	s.mu.Unlock()
+	if err == nil {
+		s.persist()
+	}
+	return err
+}
+
+func (s *store) viewVault(name string, fn func(v *Vault) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v, ok := s.st.Vaults[name]
+	if !ok {
+		return ErrVaultNotFound(name)
+	}
+	return fn(v)
+}
+
+// update runs fn on the whole state (admin operations).
+func (s *store) update(fn func(st *State) error) error {
+	s.mu.Lock()
+	err := fn(s.st)
+	s.mu.Unlock()
+	if err == nil {
+		s.persist()
+	}
+	return err
+}
+
+func (s *store) view(fn func(st *State) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return fn(s.st)
+}
+
+func (s *store) hasVault(name string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.st.Vaults[name]
+	return ok
+}
+
+func (s *store) vaultTenant(name string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if v, ok := s.st.Vaults[name]; ok && v.TenantID != "" {
+		return v.TenantID
+	}
+	if len(s.st.Tenants) > 0 {
+		return s.st.Tenants[0].ID
+	}
+	return defaultTenantID
+}
+
+// defaultTenantID is used when the seed declares no tenant.
+const defaultTenantID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+
+// identityBy finds an identity with pred under the read lock; the returned
+// copy is safe to use after the lock is released.
+func (s *store) identityBy(pred func(*Identity) bool) (Identity, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, id := range s.st.Identities {
+		if pred(id) {
+			return *id, true
+		}
+	}
+	return Identity{}, false
+}
+
+// permissionsFor returns the permissions of objectID on vault for kind.
+func (st *State) permissionsFor(vault *Vault, objectID, kind string) []string {
+	var perms []string
+	for _, ap := range vault.AccessPolicies {
+		if !strings.EqualFold(ap.ObjectID, objectID) {
+			continue
+		}
+		switch kind {
+		case KindSecret:
+			perms = append(perms, ap.Secrets...)
+		case KindKey:
+			perms = append(perms, ap.Keys...)
+		case KindCertificate:
+			perms = append(perms, ap.Certificates...)
+		}
+	}
+	return perms
+}
+
+// authorize applies the vault's access policies, as the service does for
+// vaults without RBAC: no matching permission is 403 Forbidden/AccessDenied.
+func (s *Server) authorize(vault string, p *Principal, rt *Route) *APIError {
+	var allowed bool
+	_ = s.store.viewVault(vault, func(v *Vault) error {
+		perms := s.store.st.permissionsFor(v, p.ObjectID, rt.Kind)
+		allowed = slices.ContainsFunc(perms, func(x string) bool {
+			return strings.EqualFold(x, rt.Permission) || strings.EqualFold(x, "all")
+		})
+		return nil
+	})
+	if !allowed {
+		return ErrForbidden(p, rt.Kind, rt.Permission, vault)
+	}
+	return nil
+}
