@@ -1,0 +1,384 @@
+// Package keyvault fetches secrets, keys and certificates with the Azure SDK
+// clients. It keeps one set of clients per (vault, identity), collapses
+// identical concurrent fetches of one identity into one call (singleflight),
+// and serves repeats from a short-lived cache keyed by identity, so a pod
+// never receives content its own identity was not given by Key Vault.
+package keyvault
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/kvcsi/kvcsi/provider/metrics"
+	"github.com/kvcsi/kvcsi/provider/params"
+	"github.com/kvcsi/kvcsi/provider/render"
+)
+
+// Options configure a Fetcher.
+type Options struct {
+	// Transport carries every Key Vault request.
+	Transport policy.Transporter
+	// CacheTTL is how long a fetched object is served again to the same
+	// identity; 0 disables the cache.
+	CacheTTL time.Duration
+	// DisableSingleflight turns off collapsing of identical concurrent
+	// fetches (for benchmarks).
+	DisableSingleflight bool
+	// Metrics records keyvault_request; nil records nothing.
+	Metrics *metrics.Recorder
+	// MaxRetries for 408/429/5xx and network errors; 0 means 3 (azcore's default).
+	MaxRetries int
+	// RetryDelay is the base backoff; 0 means azcore's 800ms.
+	RetryDelay time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Target is who fetches from which vault.
+type Target struct {
+	VaultName   string
+	VaultURL    string
+	IdentityKey string
+	Credential  azcore.TokenCredential
+}
+
+// Item is one fetched object version.
+type Item struct {
+	Secret *render.Secret
+	Key    *render.JWK
+	Cert   []byte
+	// Version is the last segment of the Key Vault id.
+	Version string
+}
+
+// Fetcher fetches objects; it is safe for concurrent use.
+type Fetcher struct {
+	o  Options
+	sf singleflight.Group
+
+	mu      sync.Mutex
+	clients map[string]*clients
+	cache   map[string]cached
+}
+
+type clients struct {
+	s        *azsecrets.Client
+	k        *azkeys.Client
+	c        *azcertificates.Client
+	lastUsed time.Time
+}
+
+type cached struct {
+	v   any
+	exp time.Time
+}
+
+// New creates a Fetcher.
+func New(o Options) *Fetcher {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MaxRetries == 0 {
+		o.MaxRetries = 3
+	}
+	return &Fetcher{o: o, clients: map[string]*clients{}, cache: map[string]cached{}}
+}
+
+// shouldRetry is azcore's default policy, except that a vault name that does
+// not resolve is final: retrying cannot make the vault exist.
+func shouldRetry(resp *http.Response, err error) bool {
+	if err != nil {
+		var dns *net.DNSError
+		return !(errors.As(err, &dns) && dns.IsNotFound)
+	}
+	switch resp.StatusCode {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+func (f *Fetcher) clientsFor(t Target) (*clients, error) {
+	key := t.IdentityKey + "|" + t.VaultURL
+	now := f.o.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.clients[key]; ok {
+		c.lastUsed = now
+		return c, nil
+	}
+	for k, c := range f.clients {
+		if now.Sub(c.lastUsed) > 30*time.Minute {
+			delete(f.clients, k)
+		}
+	}
+	co := azcore.ClientOptions{Transport: f.o.Transport, Retry: policy.RetryOptions{
+		MaxRetries: int32(f.o.MaxRetries), RetryDelay: f.o.RetryDelay, ShouldRetry: shouldRetry,
+	}}
+	s, err := azsecrets.NewClient(t.VaultURL, t.Credential, &azsecrets.ClientOptions{ClientOptions: co})
+	if err != nil {
+		return nil, err
+	}
+	k, err := azkeys.NewClient(t.VaultURL, t.Credential, &azkeys.ClientOptions{ClientOptions: co})
+	if err != nil {
+		return nil, err
+	}
+	c, err := azcertificates.NewClient(t.VaultURL, t.Credential, &azcertificates.ClientOptions{ClientOptions: co})
+	if err != nil {
+		return nil, err
+	}
+	cl := &clients{s: s, k: k, c: c, lastUsed: now}
+	f.clients[key] = cl
+	return cl, nil
+}
+
+// Get fetches one object version ("" = latest).
+func (f *Fetcher) Get(ctx context.Context, t Target, typ, name, version string) (*Item, error) {
+	v, err := f.shared(ctx, t, "get|"+typ+"|"+name+"|"+version, func(ctx context.Context) (any, error) {
+		return f.get(ctx, t, typ, name, version)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*Item), nil
+}
+
+// EnabledVersions lists an object's enabled versions, newest first.
+func (f *Fetcher) EnabledVersions(ctx context.Context, t Target, typ, name string) ([]string, error) {
+	v, err := f.shared(ctx, t, "versions|"+typ+"|"+name, func(ctx context.Context) (any, error) {
+		return f.versions(ctx, t, typ, name)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]string), nil
+}
+
+// shared runs fn at most once per identity and key at a time, and caches
+// its success for CacheTTL.
+func (f *Fetcher) shared(ctx context.Context, t Target, what string, fn func(context.Context) (any, error)) (any, error) {
+	key := t.IdentityKey + "|" + t.VaultURL + "|" + what
+	if v, ok := f.lookup(key); ok {
+		return v, nil
+	}
+	run := func(ctx context.Context) (any, error) {
+		v, err := fn(ctx)
+		if err == nil {
+			f.store(key, v)
+		}
+		return v, err
+	}
+	if f.o.DisableSingleflight {
+		return run(ctx)
+	}
+	ch := f.sf.DoChan(key, func() (any, error) {
+		// The shared call must not die with the first caller's
+		// cancellation; it keeps that caller's deadline as a bound.
+		base := context.WithoutCancel(ctx)
+		var cancel context.CancelFunc
+		if dl, ok := ctx.Deadline(); ok {
+			base, cancel = context.WithDeadline(base, dl)
+		} else {
+			base, cancel = context.WithTimeout(base, 2*time.Minute)
+		}
+		defer cancel()
+		return run(base)
+	})
+	select {
+	case r := <-ch:
+		return r.Val, r.Err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (f *Fetcher) lookup(key string) (any, bool) {
+	if f.o.CacheTTL <= 0 {
+		return nil, false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.cache[key]
+	if !ok || !f.o.Now().Before(c.exp) {
+		return nil, false
+	}
+	return c.v, true
+}
+
+func (f *Fetcher) store(key string, v any) {
+	if f.o.CacheTTL <= 0 {
+		return
+	}
+	now := f.o.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.cache) >= 1024 {
+		for k, c := range f.cache {
+			if !now.Before(c.exp) {
+				delete(f.cache, k)
+			}
+		}
+	}
+	f.cache[key] = cached{v: v, exp: now.Add(f.o.CacheTTL)}
+}
+
+func (f *Fetcher) observe(start time.Time, name, typ string, err error) {
+	reason := ""
+	if err != nil {
+		reason = Classify(err, "").Reason
+	}
+	f.o.Metrics.KeyVault(f.o.Now().Sub(start), name, typ, reason)
+}
+
+func (f *Fetcher) get(ctx context.Context, t Target, typ, name, version string) (item *Item, err error) {
+	cl, err := f.clientsFor(t)
+	if err != nil {
+		return nil, err
+	}
+	start := f.o.Now()
+	defer func() { f.observe(start, name, typ, err) }()
+	switch typ {
+	case params.TypeSecret:
+		r, err := cl.s.GetSecret(ctx, name, version, nil)
+		if err != nil {
+			return nil, err
+		}
+		s := &render.Secret{CertBacked: r.KID != nil && *r.KID != ""}
+		if r.Value != nil {
+			s.Value = *r.Value
+		}
+		if r.ContentType != nil {
+			s.ContentType = *r.ContentType
+		}
+		it := &Item{Secret: s}
+		if r.ID != nil {
+			it.Version = r.ID.Version()
+		}
+		return it, nil
+	case params.TypeKey:
+		r, err := cl.k.GetKey(ctx, name, version, nil)
+		if err != nil {
+			return nil, err
+		}
+		if r.Key == nil {
+			return nil, errors.New("key vault returned a key without its JSON web key")
+		}
+		j := &render.JWK{N: r.Key.N, E: r.Key.E, X: r.Key.X, Y: r.Key.Y}
+		if r.Key.Kty != nil {
+			j.Kty = string(*r.Key.Kty)
+		}
+		if r.Key.Crv != nil {
+			j.Crv = string(*r.Key.Crv)
+		}
+		it := &Item{Key: j}
+		if r.Key.KID != nil {
+			it.Version = r.Key.KID.Version()
+		}
+		return it, nil
+	default:
+		r, err := cl.c.GetCertificate(ctx, name, version, nil)
+		if err != nil {
+			return nil, err
+		}
+		it := &Item{Cert: r.CER}
+		if r.ID != nil {
+			it.Version = r.ID.Version()
+		}
+		return it, nil
+	}
+}
+
+type versionInfo struct {
+	version string
+	created time.Time
+}
+
+func (f *Fetcher) versions(ctx context.Context, t Target, typ, name string) (out []string, err error) {
+	cl, err := f.clientsFor(t)
+	if err != nil {
+		return nil, err
+	}
+	var vs []versionInfo
+	add := func(enabled *bool, created *time.Time, version string) {
+		if enabled != nil && !*enabled || version == "" {
+			return
+		}
+		v := versionInfo{version: version}
+		if created != nil {
+			v.created = *created
+		}
+		vs = append(vs, v)
+	}
+	page := func(fetch func() error) error {
+		start := f.o.Now()
+		err := fetch()
+		f.observe(start, name, typ, err)
+		return err
+	}
+	switch typ {
+	case params.TypeSecret:
+		p := cl.s.NewListSecretPropertiesVersionsPager(name, nil)
+		for p.More() {
+			if err := page(func() error {
+				r, err := p.NextPage(ctx)
+				for _, it := range r.Value {
+					if it != nil && it.ID != nil && it.Attributes != nil {
+						add(it.Attributes.Enabled, it.Attributes.Created, it.ID.Version())
+					}
+				}
+				return err
+			}); err != nil {
+				return nil, err
+			}
+		}
+	case params.TypeKey:
+		p := cl.k.NewListKeyPropertiesVersionsPager(name, nil)
+		for p.More() {
+			if err := page(func() error {
+				r, err := p.NextPage(ctx)
+				for _, it := range r.Value {
+					if it != nil && it.KID != nil && it.Attributes != nil {
+						add(it.Attributes.Enabled, it.Attributes.Created, it.KID.Version())
+					}
+				}
+				return err
+			}); err != nil {
+				return nil, err
+			}
+		}
+	default:
+		p := cl.c.NewListCertificatePropertiesVersionsPager(name, nil)
+		for p.More() {
+			if err := page(func() error {
+				r, err := p.NextPage(ctx)
+				for _, it := range r.Value {
+					if it != nil && it.ID != nil && it.Attributes != nil {
+						add(it.Attributes.Enabled, it.Attributes.Created, it.ID.Version())
+					}
+				}
+				return err
+			}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	sort.SliceStable(vs, func(i, j int) bool { return vs[i].created.After(vs[j].created) })
+	out = make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.version
+	}
+	return out, nil
+}

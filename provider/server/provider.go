@@ -1,0 +1,218 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/kvcsi/kvcsi/api/provider/v1alpha1"
+	"github.com/kvcsi/kvcsi/internal/buildinfo"
+	"github.com/kvcsi/kvcsi/provider/keyvault"
+	"github.com/kvcsi/kvcsi/provider/params"
+	"github.com/kvcsi/kvcsi/provider/render"
+)
+
+// RuntimeName is reported by Version.
+const RuntimeName = "secrets-store-provider-azure"
+
+var _ v1alpha1.CSIDriverProviderServer = (*Server)(nil)
+
+// Version reports the protocol version and this build.
+func (s *Server) Version(ctx context.Context, req *v1alpha1.VersionRequest) (*v1alpha1.VersionResponse, error) {
+	return &v1alpha1.VersionResponse{Version: "v1alpha1", RuntimeName: RuntimeName, RuntimeVersion: buildinfo.Version}, nil
+}
+
+// Mount fetches and renders a SecretProviderClass's objects.
+func (s *Server) Mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alpha1.MountResponse, error) {
+	start := time.Now()
+	resp, m, err := s.mount(ctx, req)
+	code := status.Code(err)
+	if err != nil {
+		setReason(ctx, reasonOf(err))
+	}
+	if m != nil {
+		s.log.Info("mount", "pod", m.PodNamespace+"/"+m.PodName, "vault", m.KeyVaultName, "identity", m.Identity.Mode.String(), "objects", len(m.Objects), "code", code.String(), "duration", time.Since(start).String())
+	} else {
+		s.log.Info("mount rejected", "code", code.String(), "error", err)
+	}
+	return resp, err
+}
+
+// reasonOf is the short error reason of a Mount error, for metric labels.
+func reasonOf(err error) string {
+	var f *keyvault.Failure
+	if errors.As(err, &f) {
+		return f.Reason
+	}
+	var pe *params.Error
+	if errors.As(err, &pe) {
+		return "invalid_parameters"
+	}
+	if e, ok := err.(interface{ Reason() string }); ok {
+		return e.Reason()
+	}
+	return "error"
+}
+
+// mountError is a gRPC status that keeps its short reason.
+type mountError struct {
+	st     *status.Status
+	reason string
+}
+
+func (e *mountError) Error() string              { return e.st.Message() }
+func (e *mountError) GRPCStatus() *status.Status { return e.st }
+func (e *mountError) Reason() string             { return e.reason }
+
+func fail(code codes.Code, reason, format string, a ...any) error {
+	return &mountError{st: status.New(code, fmt.Sprintf(format, a...)), reason: reason}
+}
+
+func (s *Server) mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alpha1.MountResponse, *params.Mount, error) {
+	m, err := params.Parse(req.GetAttributes(), req.GetSecrets(), req.GetPermission(), params.Defaults{CloudName: s.cfg.CloudName})
+	if err != nil {
+		return nil, nil, fail(codes.InvalidArgument, "invalid_parameters", "%v", err)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.MountTimeout)
+		defer cancel()
+	}
+	cred, idKey, err := s.creds.Get(m)
+	if err != nil {
+		return nil, m, fail(codes.InvalidArgument, "credential", "cannot build the %s credential: %v", m.Identity.Mode, err)
+	}
+	t := keyvault.Target{VaultName: m.KeyVaultName, VaultURL: m.VaultURL(), IdentityKey: idKey, Credential: cred}
+
+	results := make([]objectResult, len(m.Objects))
+	sem := make(chan struct{}, s.cfg.MaxConcurrentFetches)
+	var wg sync.WaitGroup
+	for i := range m.Objects {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				results[i].err = s.objectError(m, m.Objects[i], ctx.Err())
+				return
+			}
+			defer func() { <-sem }()
+			results[i] = s.fetchObject(ctx, t, m, m.Objects[i])
+		}(i)
+	}
+	wg.Wait()
+
+	resp := &v1alpha1.MountResponse{}
+	var paths []string
+	var owners []string
+	for i, r := range results {
+		if r.err != nil {
+			return nil, m, r.err // the first failing object in parameter order
+		}
+		for _, f := range r.files {
+			resp.Files = append(resp.Files, f)
+			paths = append(paths, f.Path)
+			owners = append(owners, m.Objects[i].Describe())
+		}
+		resp.ObjectVersion = append(resp.ObjectVersion, r.versions...)
+	}
+	if err := params.CheckDistinctFiles(paths, func(i int) string { return owners[i] }); err != nil {
+		return nil, m, fail(codes.InvalidArgument, "invalid_parameters", "%v", err)
+	}
+	return resp, m, nil
+}
+
+type objectResult struct {
+	files    []*v1alpha1.File
+	versions []*v1alpha1.ObjectVersion
+	err      error
+}
+
+// objectError wraps a failure with upstream's object description.
+func (s *Server) objectError(m *params.Mount, o params.Object, err error) error {
+	f := keyvault.Classify(err, m.KeyVaultName)
+	return &mountError{st: status.New(f.Code, fmt.Sprintf("failed to get %s: %s", o.Describe(), f.Msg)), reason: f.Reason}
+}
+
+func (s *Server) fetchObject(ctx context.Context, t keyvault.Target, m *params.Mount, o params.Object) objectResult {
+	if o.VersionHistory <= 0 {
+		it, err := s.fetcher.Get(ctx, t, o.Type, o.Name, o.Version)
+		if err != nil {
+			return objectResult{err: s.objectError(m, o, err)}
+		}
+		files, err := s.render(o, o.FileName(), it)
+		if err != nil {
+			return objectResult{err: err}
+		}
+		return objectResult{files: files, versions: []*v1alpha1.ObjectVersion{{Id: o.Type + "/" + o.Name, Version: it.Version}}}
+	}
+	all, err := s.fetcher.EnabledVersions(ctx, t, o.Type, o.Name)
+	if err != nil {
+		return objectResult{err: s.objectError(m, o, err)}
+	}
+	from := 0
+	if o.Version != "" {
+		from = -1
+		for i, v := range all {
+			if v == o.Version {
+				from = i
+			}
+		}
+		if from < 0 {
+			return objectResult{err: fail(codes.NotFound, "not_found", "failed to get %s: objectVersion %s is not an enabled version of it in key vault %q: check objectVersion", o.Describe(), o.Version, m.KeyVaultName)}
+		}
+	}
+	if len(all) == from {
+		return objectResult{err: fail(codes.NotFound, "not_found", "failed to get %s: it has no enabled version in key vault %q", o.Describe(), m.KeyVaultName)}
+	}
+	versions := all[from:]
+	if len(versions) > o.VersionHistory {
+		versions = versions[:o.VersionHistory]
+	}
+	var res objectResult
+	for i, v := range versions {
+		it, err := s.fetcher.Get(ctx, t, o.Type, o.Name, v)
+		if err != nil {
+			return objectResult{err: s.objectError(m, o, err)}
+		}
+		files, err := s.render(o, fmt.Sprintf("%s/%d", o.FileName(), i), it)
+		if err != nil {
+			return objectResult{err: err}
+		}
+		res.files = append(res.files, files...)
+		res.versions = append(res.versions, &v1alpha1.ObjectVersion{Id: fmt.Sprintf("%s/%s/%d", o.Type, o.Name, i), Version: it.Version})
+	}
+	return res
+}
+
+// render turns one fetched version into its file(s) at path.
+func (s *Server) render(o params.Object, path string, it *keyvault.Item) ([]*v1alpha1.File, error) {
+	var (
+		data []byte
+		err  error
+	)
+	switch {
+	case it.Secret != nil:
+		data, err = render.RenderSecret(*it.Secret, render.SecretOptions{Format: o.Format, Encoding: o.Encoding, ConstructPEMChain: s.cfg.ConstructPEMChain})
+	case it.Key != nil:
+		data, err = render.RenderKey(*it.Key)
+	default:
+		data, err = render.RenderCert(it.Cert)
+	}
+	if err != nil {
+		return nil, fail(codes.InvalidArgument, "render", "failed to get %s: %v", o.Describe(), err)
+	}
+	mode := int32(o.Mode)
+	files := []*v1alpha1.File{{Path: path, Mode: mode, Contents: data}}
+	if s.cfg.WriteCertAndKeyInSeparateFiles && it.Secret != nil && it.Secret.CertBacked && o.Format != "pfx" {
+		crt, key := render.SplitCertAndKey(data)
+		files = append(files, &v1alpha1.File{Path: path + ".crt", Mode: mode, Contents: crt}, &v1alpha1.File{Path: path + ".key", Mode: mode, Contents: key})
+	}
+	return files, nil
+}
