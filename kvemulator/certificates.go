@@ -1,0 +1,809 @@
+package kvemulator
+
+import (
+	"crypto/x509"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/kvcsi/kvcsi/kvemulator/kvcrypto"
+)
+
+// Certificates data plane: create (self-signed, 202 + pending operation), import (PFX/PEM),
+// get, update, list, versions, policy, delete/recover/purge, backup/restore. Every
+// certificate version V of N has keys/N/V and secrets/N/V, both Managed, created, deleted,
+// recovered and purged together in one store update.
+
+func init() {
+	registerRoutes(
+		Route{Method: "POST", Path: "/certificates/{name}/create", Kind: KindCertificate, Permission: "create", Op: "CreateCertificate", Handler: createCertificate},
+		Route{Method: "POST", Path: "/certificates/{name}/import", Kind: KindCertificate, Permission: "import", Op: "ImportCertificate", Handler: importCertificate},
+		Route{Method: "GET", Path: "/certificates/{name}/{$}", Kind: KindCertificate, Permission: "get", Op: "GetCertificate", Handler: getCertificate},
+		Route{Method: "GET", Path: "/certificates/{name}", Kind: KindCertificate, Permission: "get", Op: "GetCertificate", Handler: getCertificate},
+		Route{Method: "GET", Path: "/certificates/{name}/{version}", Kind: KindCertificate, Permission: "get", Op: "GetCertificate", Handler: getCertificate},
+		Route{Method: "PATCH", Path: "/certificates/{name}/{$}", Kind: KindCertificate, Permission: "update", Op: "UpdateCertificate", Handler: updateCertificate},
+		Route{Method: "PATCH", Path: "/certificates/{name}/{version}", Kind: KindCertificate, Permission: "update", Op: "UpdateCertificate", Handler: updateCertificate},
+		Route{Method: "GET", Path: "/certificates", Kind: KindCertificate, Permission: "list", Op: "ListCertificates", Handler: listCertificates},
+		Route{Method: "GET", Path: "/certificates/{name}/versions", Kind: KindCertificate, Permission: "list", Op: "ListCertificateVersions", Handler: listCertificateVersions},
+		Route{Method: "GET", Path: "/certificates/{name}/policy", Kind: KindCertificate, Permission: "get", Op: "GetCertificatePolicy", Handler: getCertificatePolicy},
+		Route{Method: "PATCH", Path: "/certificates/{name}/policy", Kind: KindCertificate, Permission: "update", Op: "UpdateCertificatePolicy", Handler: updateCertificatePolicy},
+		Route{Method: "GET", Path: "/certificates/{name}/pending", Kind: KindCertificate, Permission: "get", Op: "GetCertificateOperation", Handler: getCertificateOperation},
+		Route{Method: "PATCH", Path: "/certificates/{name}/pending", Kind: KindCertificate, Permission: "update", Op: "UpdateCertificateOperation", Handler: cancelCertificateOperation},
+		Route{Method: "DELETE", Path: "/certificates/{name}/pending", Kind: KindCertificate, Permission: "delete", Op: "DeleteCertificateOperation", Handler: deleteCertificateOperation},
+		Route{Method: "DELETE", Path: "/certificates/{name}", Kind: KindCertificate, Permission: "delete", Op: "DeleteCertificate", Handler: deleteCertificate},
+		Route{Method: "GET", Path: "/deletedcertificates", Kind: KindCertificate, Permission: "list", Op: "ListDeletedCertificates", Handler: listDeletedCertificates},
+		Route{Method: "GET", Path: "/deletedcertificates/{name}", Kind: KindCertificate, Permission: "get", Op: "GetDeletedCertificate", Handler: getDeletedCertificate},
+		Route{Method: "POST", Path: "/deletedcertificates/{name}/recover", Kind: KindCertificate, Permission: "recover", Op: "RecoverDeletedCertificate", Handler: recoverDeletedCertificate},
+		Route{Method: "DELETE", Path: "/deletedcertificates/{name}", Kind: KindCertificate, Permission: "purge", Op: "PurgeDeletedCertificate", Handler: purgeDeletedCertificate},
+		Route{Method: "POST", Path: "/certificates/{name}/backup", Kind: KindCertificate, Permission: "backup", Op: "BackupCertificate", Handler: backupCertificate},
+		Route{Method: "POST", Path: "/certificates/restore", Kind: KindCertificate, Permission: "restore", Op: "RestoreCertificate", Handler: restoreCertificate},
+	)
+	seedCertificateVersion = seedCertificate
+}
+
+// certObjectExtra is Object[CertificateVersion].Extra: the policy and the last operation.
+type certObjectExtra struct {
+	Policy  *kvcrypto.Policy `json:"policy,omitempty"`
+	Pending *certOperation   `json:"pending,omitempty"`
+}
+
+// certVersionExtra is CertificateVersion.Extra: the chain above the leaf (imports only).
+type certVersionExtra struct {
+	Chain [][]byte `json:"chain,omitempty"`
+}
+
+// certOperation is the wire form of a CertificateOperation, stored as is.
+type certOperation struct {
+	ID                    string                 `json:"id"`
+	Issuer                *kvcrypto.IssuerParams `json:"issuer,omitempty"`
+	CSR                   []byte                 `json:"csr,omitempty"`
+	CancellationRequested bool                   `json:"cancellation_requested"`
+	Status                string                 `json:"status"`
+	StatusDetails         string                 `json:"status_details,omitempty"`
+	Target                string                 `json:"target,omitempty"`
+	RequestID             string                 `json:"request_id,omitempty"`
+	// Polled is internal: the operation reports inProgress in the create response and
+	// completed from the first poll on, so pollers always see both states without timing.
+	Polled bool `json:"polled,omitempty"`
+}
+
+func objectExtra(obj *Object[CertificateVersion]) certObjectExtra {
+	var x certObjectExtra
+	if len(obj.Extra) > 0 {
+		_ = json.Unmarshal(obj.Extra, &x)
+	}
+	return x
+}
+
+func setObjectExtra(obj *Object[CertificateVersion], x certObjectExtra) {
+	obj.Extra, _ = json.Marshal(x)
+}
+
+// certBundle is the wire form of a certificate version (CertificateBundle, CertificateItem,
+// DeletedCertificateBundle).
+type certBundle struct {
+	ID          string            `json:"id"`
+	Kid         string            `json:"kid,omitempty"`
+	Sid         string            `json:"sid,omitempty"`
+	X5T         kvcrypto.Bytes    `json:"x5t,omitempty"`
+	CER         []byte            `json:"cer,omitempty"` // standard base64, as the service sends it
+	ContentType string            `json:"contentType,omitempty"`
+	Attributes  Attributes        `json:"attributes"`
+	Tags        map[string]string `json:"tags,omitempty"`
+	Policy      *kvcrypto.Policy  `json:"policy,omitempty"`
+	Pending     *struct {
+		ID string `json:"id"`
+	} `json:"pending,omitempty"`
+	// Deleted certificates add these.
+	RecoveryID         string `json:"recoveryId,omitempty"`
+	DeletedDate        int64  `json:"deletedDate,omitempty"`
+	ScheduledPurgeDate int64  `json:"scheduledPurgeDate,omitempty"`
+}
+
+// renderCertificate renders a version; full=false gives the list item (id, x5t, attributes,
+// tags); versioned=false leaves the version out of id (list of certificates).
+func (c *Call) renderCertificate(v *Vault, obj *Object[CertificateVersion], ver *CertificateVersion, full, versioned bool) certBundle {
+	sum := kvcrypto.Certificate{Chain: []*x509.Certificate{{Raw: ver.CER}}}
+	b := certBundle{ID: c.ID("certificates", obj.Name, ""), X5T: sum.X5T(), Attributes: ver.Attributes, Tags: ver.Tags}
+	if versioned {
+		b.ID = c.ID("certificates", obj.Name, ver.Version)
+	}
+	if full {
+		b.Kid = c.ID("keys", obj.Name, ver.Version)
+		b.Sid = c.ID("secrets", obj.Name, ver.Version)
+		b.CER = ver.CER
+		if s := v.Secrets[obj.Name].Version(ver.Version); s != nil {
+			b.ContentType = s.ContentType
+		}
+		b.Policy = c.renderPolicy(obj)
+		if x := objectExtra(obj); x.Pending != nil {
+			b.Pending = &struct {
+				ID string `json:"id"`
+			}{c.ID("certificates", obj.Name, "pending")}
+		}
+	}
+	if obj.Deleted != nil {
+		b.RecoveryID = c.ID("deletedcertificates", obj.Name, "")
+		b.DeletedDate, b.ScheduledPurgeDate = obj.Deleted.DeletedDate, obj.Deleted.ScheduledPurgeDate
+	}
+	return b
+}
+
+func (c *Call) renderPolicy(obj *Object[CertificateVersion]) *kvcrypto.Policy {
+	p := objectExtra(obj).Policy
+	if p == nil {
+		return nil
+	}
+	p.ID = c.ID("certificates", obj.Name, "policy")
+	return p
+}
+
+func (c *Call) renderOperation(name string, op *certOperation) certOperation {
+	out := *op
+	out.ID = c.ID("certificates", name, "pending")
+	if out.Status == "completed" {
+		out.Target = c.ID("certificates", name, "")
+	}
+	out.Polled = false
+	return out
+}
+
+// checkCertificateNameFree refuses a soft-deleted certificate name, and a name taken by a key or
+// secret that does not belong to a certificate (the service keeps the three in step).
+func checkCertificateNameFree(v *Vault, name string) error {
+	if obj := v.Certificates[name]; obj != nil && obj.Deleted != nil {
+		return ErrDeletedButRecoverable(KindCertificate, name)
+	}
+	if k := v.Keys[name]; k != nil && (k.Latest() == nil || !k.Latest().Managed) {
+		return ErrConflict("A key named %s exists; a certificate needs its name for its own key. Choose another certificate name or delete and purge the key.", name)
+	}
+	if s := v.Secrets[name]; s != nil && (s.Latest() == nil || !s.Latest().Managed) {
+		return ErrConflict("A secret named %s exists; a certificate needs its name for its own secret. Choose another certificate name or delete and purge the secret.", name)
+	}
+	return nil
+}
+
+// certWrite is everything one certificate version adds to the store.
+type certWrite struct {
+	name        string
+	cert        *kvcrypto.Certificate
+	contentType string
+	policy      *kvcrypto.Policy
+	attrs       *Attributes
+	tags        map[string]string
+	op          *certOperation // nil for imports
+}
+
+// storeCertificate adds the certificate, key and secret versions with one version id.
+func storeCertificate(v *Vault, w certWrite, now time.Time) (*Object[CertificateVersion], *CertificateVersion, error) {
+	if err := checkCertificateNameFree(v, w.name); err != nil {
+		return nil, nil, err
+	}
+	exportable := w.policy.KeyProps == nil || w.policy.KeyProps.Exportable == nil || *w.policy.KeyProps.Exportable
+	value, err := w.cert.SecretValue(w.contentType, exportable)
+	if err != nil {
+		return nil, nil, cryptoError(err)
+	}
+	if err := checkSecretValue(value); err != nil {
+		return nil, nil, err
+	}
+	attrs := v.newAttributes(w.attrs, now)
+	leaf := w.cert.Leaf()
+	nbf, exp := leaf.NotBefore.Unix(), leaf.NotAfter.Unix()
+	attrs.NotBefore, attrs.Expires, attrs.Exportable = &nbf, &exp, nil
+	version := NewVersionID()
+	var extra certVersionExtra
+	for _, c := range w.cert.Chain[1:] {
+		extra.Chain = append(extra.Chain, c.Raw)
+	}
+	cv := &CertificateVersion{Version: version, CER: leaf.Raw, Tags: w.tags, Attributes: attrs}
+	cv.Extra, _ = json.Marshal(extra)
+	kv, err := newKeyVersion(w.cert.Key, attrs, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	kv.Version, kv.Managed = version, true
+	sv := &SecretVersion{Version: version, Value: value, ContentType: w.contentType, Attributes: attrs, Managed: true}
+
+	obj := v.Certificates[w.name]
+	if obj == nil {
+		obj = &Object[CertificateVersion]{Name: w.name}
+		v.Certificates[w.name] = obj
+	}
+	obj.Versions = append(obj.Versions, cv)
+	x := objectExtra(obj)
+	x.Policy = w.policy
+	if w.op != nil {
+		x.Pending = w.op
+	}
+	setObjectExtra(obj, x)
+	kobj := v.Keys[w.name]
+	if kobj == nil {
+		kobj = &Object[KeyVersion]{Name: w.name}
+		v.Keys[w.name] = kobj
+	}
+	kobj.Versions = append(kobj.Versions, kv)
+	sobj := v.Secrets[w.name]
+	if sobj == nil {
+		sobj = &Object[SecretVersion]{Name: w.name}
+		v.Secrets[w.name] = sobj
+	}
+	sobj.Versions = append(sobj.Versions, sv)
+	return obj, cv, nil
+}
+
+type createCertificateRequest struct {
+	Policy     *kvcrypto.Policy  `json:"policy"`
+	Attributes *Attributes       `json:"attributes"`
+	Tags       map[string]string `json:"tags"`
+}
+
+func createCertificate(c *Call) (int, any, error) {
+	name := c.Name()
+	if err := checkObjectName(name); err != nil {
+		return 0, nil, err
+	}
+	var req createCertificateRequest
+	if err := c.Decode(&req); err != nil {
+		return 0, nil, err
+	}
+	if err := checkTags(req.Tags); err != nil {
+		return 0, nil, err
+	}
+	// Without a policy, a new version of an existing certificate reuses its policy.
+	var reuse *kvcrypto.Key
+	err := c.View(func(v *Vault) error {
+		if err := checkCertificateNameFree(v, name); err != nil {
+			return err
+		}
+		obj := v.Certificates[name]
+		if req.Policy == nil && obj != nil {
+			req.Policy = objectExtra(obj).Policy
+			if req.Policy != nil && req.Policy.Issuer != nil && req.Policy.Issuer.Name == kvcrypto.IssuerUnknown {
+				req.Policy.Issuer.Name = kvcrypto.IssuerSelf
+			}
+		}
+		if req.Policy != nil && req.Policy.KeyProps != nil && req.Policy.KeyProps.ReuseKey != nil && *req.Policy.KeyProps.ReuseKey && obj != nil {
+			if kobj := v.Keys[name]; kobj != nil && kobj.Latest() != nil {
+				k, err := keyOf(kobj.Latest())
+				if err != nil {
+					return err
+				}
+				reuse = k
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	if req.Policy == nil {
+		return 0, nil, ErrBadParameter("The request body has no \"policy\"; a new certificate needs a policy with at least x509_props.subject and issuer.name \"Self\".")
+	}
+	policy := req.Policy
+	if err := policy.Normalize(); err != nil {
+		return 0, nil, cryptoError(err)
+	}
+	key := reuse
+	if key == nil || key.Kty() != policy.KeyProps.Kty || key.Size() != policy.KeyProps.KeySize || key.Curve() != policy.KeyProps.Curve {
+		if key, err = kvcrypto.Generate(policy.KeyOptions()); err != nil {
+			return 0, nil, cryptoError(err)
+		}
+	}
+	cert, err := kvcrypto.CreateSelfSigned(policy, key, c.Now)
+	if err != nil {
+		return 0, nil, cryptoError(err)
+	}
+	csr, err := kvcrypto.CSR(policy, key)
+	if err != nil {
+		return 0, nil, cryptoError(err)
+	}
+	now := c.Now.Unix()
+	policy.ID = ""
+	policy.Attributes = &kvcrypto.PolicyAttrs{Enabled: ptrTo(true), Created: now, Updated: now}
+	op := &certOperation{Issuer: &kvcrypto.IssuerParams{Name: policy.Issuer.Name}, CSR: csr, Status: "inProgress",
+		StatusDetails: "Pending certificate created. Certificate request is in progress. This may take some time based on the issuer provider. Please check again later.",
+		RequestID:     NewVersionID()}
+	var out certOperation
+	err = c.Update(func(v *Vault) error {
+		if _, _, err := storeCertificate(v, certWrite{name: name, cert: cert, contentType: policy.SecretProps.ContentType, policy: policy, attrs: req.Attributes, tags: req.Tags, op: op}, c.Now); err != nil {
+			return err
+		}
+		out = c.renderOperation(name, op)
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	q := url.Values{"api-version": {c.APIVersion}, "request_id": {op.RequestID}}
+	c.W.Header().Set("Location", c.ID("certificates", name, "pending")+"?"+q.Encode())
+	return http.StatusAccepted, out, nil
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+type importCertificateRequest struct {
+	Value      string            `json:"value"`
+	Password   string            `json:"pwd"`
+	Policy     *kvcrypto.Policy  `json:"policy"`
+	Attributes *Attributes       `json:"attributes"`
+	Tags       map[string]string `json:"tags"`
+}
+
+func importCertificate(c *Call) (int, any, error) {
+	name := c.Name()
+	if err := checkObjectName(name); err != nil {
+		return 0, nil, err
+	}
+	var req importCertificateRequest
+	if err := c.Decode(&req); err != nil {
+		return 0, nil, err
+	}
+	if err := checkTags(req.Tags); err != nil {
+		return 0, nil, err
+	}
+	contentType := ""
+	if req.Policy != nil && req.Policy.SecretProps != nil {
+		contentType = req.Policy.SecretProps.ContentType
+	}
+	cert, contentType, err := kvcrypto.ImportCertificate(req.Value, req.Password, contentType)
+	if err != nil {
+		return 0, nil, cryptoError(err)
+	}
+	exportable := true
+	if req.Policy != nil && req.Policy.KeyProps != nil && req.Policy.KeyProps.Exportable != nil {
+		exportable = *req.Policy.KeyProps.Exportable
+	}
+	policy := kvcrypto.PolicyFor(cert, contentType, exportable)
+	if req.Policy != nil && req.Policy.LifetimeActions != nil {
+		policy.LifetimeActions = req.Policy.LifetimeActions
+	}
+	now := c.Now.Unix()
+	policy.Attributes = &kvcrypto.PolicyAttrs{Enabled: ptrTo(true), Created: now, Updated: now}
+	var out certBundle
+	err = c.Update(func(v *Vault) error {
+		obj, cv, err := storeCertificate(v, certWrite{name: name, cert: cert, contentType: contentType, policy: policy, attrs: req.Attributes, tags: req.Tags}, c.Now)
+		if err != nil {
+			return err
+		}
+		out = c.renderCertificate(v, obj, cv, true, true)
+		return nil
+	})
+	return http.StatusOK, out, err
+}
+
+// liveCertificate finds a live certificate and one of its versions.
+func liveCertificate(v *Vault, name, version string) (*Object[CertificateVersion], *CertificateVersion, error) {
+	obj := v.Certificates[name]
+	if !obj.Live() {
+		return nil, nil, ErrNotFound(KindCertificate, name, version)
+	}
+	ver := obj.Version(version)
+	if ver == nil {
+		return nil, nil, ErrNotFound(KindCertificate, name, version)
+	}
+	return obj, ver, nil
+}
+
+func getCertificate(c *Call) (int, any, error) {
+	name, version := c.Name(), c.VersionParam()
+	var out certBundle
+	err := c.View(func(v *Vault) error {
+		obj, ver, err := liveCertificate(v, name, version)
+		if err != nil {
+			return err
+		}
+		out = c.renderCertificate(v, obj, ver, true, true)
+		return nil
+	})
+	return http.StatusOK, out, err
+}
+
+type updateCertificateRequest struct {
+	Policy     *kvcrypto.Policy   `json:"policy"`
+	Attributes *Attributes        `json:"attributes"`
+	Tags       *map[string]string `json:"tags"`
+}
+
+// updateCertificate changes a version's attributes and tags; enabling or disabling carries to
+// its key and secret version, as the service does.
+func updateCertificate(c *Call) (int, any, error) {
+	name, version := c.Name(), c.VersionParam()
+	var req updateCertificateRequest
+	if err := c.Decode(&req); err != nil {
+		return 0, nil, err
+	}
+	if req.Tags != nil {
+		if err := checkTags(*req.Tags); err != nil {
+			return 0, nil, err
+		}
+	}
+	if req.Policy != nil {
+		if err := mergePolicy(nil, req.Policy); err != nil {
+			return 0, nil, err
+		}
+	}
+	var out certBundle
+	err := c.Update(func(v *Vault) error {
+		obj, ver, err := liveCertificate(v, name, version)
+		if err != nil {
+			return err
+		}
+		if req.Policy != nil {
+			x := objectExtra(obj)
+			if err := mergePolicy(x.Policy, req.Policy); err != nil {
+				return err
+			}
+			x.Policy.Attributes.Updated = c.Now.Unix()
+			setObjectExtra(obj, x)
+		}
+		if req.Tags != nil {
+			ver.Tags = *req.Tags
+		}
+		if a := req.Attributes; a != nil && a.Enabled != nil {
+			ver.Attributes.Enabled = a.Enabled
+			if k := v.Keys[name].Version(ver.Version); k != nil {
+				k.Attributes.Enabled = a.Enabled
+			}
+			if s := v.Secrets[name].Version(ver.Version); s != nil {
+				s.Attributes.Enabled = a.Enabled
+			}
+		}
+		ver.Attributes.Updated = c.Now.Unix()
+		out = c.renderCertificate(v, obj, ver, true, true)
+		return nil
+	})
+	return http.StatusOK, out, err
+}
+
+// mergePolicy applies the set members of patch onto cur and validates the result; with cur
+// nil it only validates patch on its own (before any lock is taken).
+func mergePolicy(cur, patch *kvcrypto.Policy) error {
+	base := kvcrypto.Policy{}
+	if cur != nil {
+		b, _ := json.Marshal(cur)
+		_ = json.Unmarshal(b, &base)
+	} else {
+		base.X509Props = &kvcrypto.X509Props{Subject: "CN=placeholder"}
+	}
+	b, _ := json.Marshal(patch)
+	_ = json.Unmarshal(b, &base)
+	if base.Issuer != nil && base.Issuer.Name == kvcrypto.IssuerUnknown {
+		base.Issuer.Name = ""
+		defer func() { base.Issuer.Name = kvcrypto.IssuerUnknown }()
+	}
+	if err := base.Normalize(); err != nil {
+		return cryptoError(err)
+	}
+	if cur != nil {
+		if base.Issuer.Name == kvcrypto.IssuerSelf && cur.Issuer != nil && cur.Issuer.Name == kvcrypto.IssuerUnknown && (patch.Issuer == nil || patch.Issuer.Name == "") {
+			base.Issuer.Name = kvcrypto.IssuerUnknown
+		}
+		attrs := cur.Attributes
+		*cur = base
+		if cur.Attributes == nil {
+			cur.Attributes = attrs
+		}
+		if cur.Attributes == nil {
+			cur.Attributes = &kvcrypto.PolicyAttrs{Enabled: ptrTo(true)}
+		}
+	}
+	return nil
+}
+
+func getCertificatePolicy(c *Call) (int, any, error) {
+	name := c.Name()
+	var out *kvcrypto.Policy
+	err := c.View(func(v *Vault) error {
+		obj := v.Certificates[name]
+		if !obj.Live() {
+			return ErrNotFound(KindCertificate, name, "")
+		}
+		out = c.renderPolicy(obj)
+		return nil
+	})
+	return http.StatusOK, out, err
+}
+
+func updateCertificatePolicy(c *Call) (int, any, error) {
+	name := c.Name()
+	var patch kvcrypto.Policy
+	if err := c.Decode(&patch); err != nil {
+		return 0, nil, err
+	}
+	if err := mergePolicy(nil, &patch); err != nil {
+		return 0, nil, err
+	}
+	var out *kvcrypto.Policy
+	err := c.Update(func(v *Vault) error {
+		obj := v.Certificates[name]
+		if !obj.Live() {
+			return ErrNotFound(KindCertificate, name, "")
+		}
+		x := objectExtra(obj)
+		if x.Policy == nil {
+			x.Policy = &kvcrypto.Policy{}
+		}
+		if err := mergePolicy(x.Policy, &patch); err != nil {
+			return err
+		}
+		x.Policy.Attributes.Updated = c.Now.Unix()
+		setObjectExtra(obj, x)
+		out = c.renderPolicy(obj)
+		return nil
+	})
+	return http.StatusOK, out, err
+}
+
+// errNoOperation is the service's 404 for a certificate without a pending operation.
+func errNoOperation(name string) *APIError {
+	return &APIError{Status: http.StatusNotFound, Code: "PendingCertificateNotFound", Message: "Pending certificate not found: " + name}
+}
+
+func getCertificateOperation(c *Call) (int, any, error) {
+	name := c.Name()
+	var out certOperation
+	err := c.Update(func(v *Vault) error {
+		obj := v.Certificates[name]
+		if !obj.Live() {
+			return ErrNotFound(KindCertificate, name, "")
+		}
+		x := objectExtra(obj)
+		if x.Pending == nil {
+			return errNoOperation(name)
+		}
+		if x.Pending.Status == "inProgress" {
+			x.Pending.Status, x.Pending.StatusDetails, x.Pending.Polled = "completed", "", true
+			setObjectExtra(obj, x)
+		}
+		out = c.renderOperation(name, x.Pending)
+		return nil
+	})
+	return http.StatusOK, out, err
+}
+
+type cancelOperationRequest struct {
+	CancellationRequested *bool `json:"cancellation_requested"`
+}
+
+// cancelCertificateOperation records the cancellation request. Self-signed issuance has
+// already happened by then, so the operation stays completed, as the service's would.
+func cancelCertificateOperation(c *Call) (int, any, error) {
+	name := c.Name()
+	var req cancelOperationRequest
+	if err := c.Decode(&req); err != nil {
+		return 0, nil, err
+	}
+	if req.CancellationRequested == nil {
+		return 0, nil, ErrBadParameter("The request body needs \"cancellation_requested\": true.")
+	}
+	var out certOperation
+	err := c.Update(func(v *Vault) error {
+		obj := v.Certificates[name]
+		if !obj.Live() {
+			return ErrNotFound(KindCertificate, name, "")
+		}
+		x := objectExtra(obj)
+		if x.Pending == nil {
+			return errNoOperation(name)
+		}
+		x.Pending.CancellationRequested = *req.CancellationRequested
+		setObjectExtra(obj, x)
+		out = c.renderOperation(name, x.Pending)
+		return nil
+	})
+	return http.StatusOK, out, err
+}
+
+func deleteCertificateOperation(c *Call) (int, any, error) {
+	name := c.Name()
+	var out certOperation
+	err := c.Update(func(v *Vault) error {
+		obj := v.Certificates[name]
+		if !obj.Live() {
+			return ErrNotFound(KindCertificate, name, "")
+		}
+		x := objectExtra(obj)
+		if x.Pending == nil {
+			return errNoOperation(name)
+		}
+		out = c.renderOperation(name, x.Pending)
+		x.Pending = nil
+		setObjectExtra(obj, x)
+		return nil
+	})
+	return http.StatusOK, out, err
+}
+
+func listCertificates(c *Call) (int, any, error) {
+	var items []any
+	err := c.View(func(v *Vault) error {
+		for _, n := range sortedNames(v.Certificates) {
+			obj := v.Certificates[n]
+			if obj.Live() {
+				items = append(items, c.renderCertificate(v, obj, obj.Latest(), false, false))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return c.page(items, 25)
+}
+
+func listCertificateVersions(c *Call) (int, any, error) {
+	name := c.Name()
+	var items []any
+	err := c.View(func(v *Vault) error {
+		obj := v.Certificates[name]
+		if !obj.Live() {
+			return ErrNotFound(KindCertificate, name, "")
+		}
+		for _, ver := range obj.Versions {
+			items = append(items, c.renderCertificate(v, obj, ver, false, true))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return c.page(items, 25)
+}
+
+// setCertificateDeleted soft-deletes (d != nil) or recovers (d == nil) the certificate with its
+// key and secret.
+func setCertificateDeleted(v *Vault, name string, d *Deletion) {
+	v.Certificates[name].Deleted = d
+	if k := v.Keys[name]; k != nil {
+		k.Deleted = d
+	}
+	if s := v.Secrets[name]; s != nil {
+		s.Deleted = d
+	}
+}
+
+func deleteCertificate(c *Call) (int, any, error) {
+	name := c.Name()
+	var out certBundle
+	err := c.Update(func(v *Vault) error {
+		obj := v.Certificates[name]
+		if !obj.Live() {
+			return ErrNotFound(KindCertificate, name, "")
+		}
+		setCertificateDeleted(v, name, v.softDelete(c.Now))
+		out = c.renderCertificate(v, obj, obj.Latest(), true, true)
+		return nil
+	})
+	return http.StatusOK, out, err
+}
+
+func listDeletedCertificates(c *Call) (int, any, error) {
+	var items []any
+	err := c.View(func(v *Vault) error {
+		for _, n := range sortedNames(v.Certificates) {
+			obj := v.Certificates[n]
+			if obj.Deleted != nil {
+				items = append(items, c.renderCertificate(v, obj, obj.Latest(), false, false))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return c.page(items, 25)
+}
+
+func deletedCertificate(v *Vault, name string) (*Object[CertificateVersion], error) {
+	obj := v.Certificates[name]
+	if obj == nil || obj.Deleted == nil {
+		return nil, ErrDeletedNotFound(KindCertificate, name)
+	}
+	return obj, nil
+}
+
+func getDeletedCertificate(c *Call) (int, any, error) {
+	name := c.Name()
+	var out certBundle
+	err := c.View(func(v *Vault) error {
+		obj, err := deletedCertificate(v, name)
+		if err != nil {
+			return err
+		}
+		out = c.renderCertificate(v, obj, obj.Latest(), true, true)
+		return nil
+	})
+	return http.StatusOK, out, err
+}
+
+func recoverDeletedCertificate(c *Call) (int, any, error) {
+	name := c.Name()
+	var out certBundle
+	err := c.Update(func(v *Vault) error {
+		obj, err := deletedCertificate(v, name)
+		if err != nil {
+			return err
+		}
+		setCertificateDeleted(v, name, nil)
+		out = c.renderCertificate(v, obj, obj.Latest(), true, true)
+		return nil
+	})
+	return http.StatusOK, out, err
+}
+
+func purgeDeletedCertificate(c *Call) (int, any, error) {
+	name := c.Name()
+	err := c.Update(func(v *Vault) error {
+		if _, err := deletedCertificate(v, name); err != nil {
+			return err
+		}
+		if v.PurgeProtection {
+			return errPurgeProtected(KindCertificate)
+		}
+		delete(v.Certificates, name)
+		if k := v.Keys[name]; k != nil && k.Latest() != nil && k.Latest().Managed {
+			delete(v.Keys, name)
+		}
+		if s := v.Secrets[name]; s != nil && s.Latest() != nil && s.Latest().Managed {
+			delete(v.Secrets, name)
+		}
+		return nil
+	})
+	return http.StatusNoContent, nil, err
+}
+
+// certBackup is a certificate backup: the certificate with its key and secret.
+type certBackup struct {
+	Certificate *Object[CertificateVersion] `json:"certificate"`
+	Key         *Object[KeyVersion]         `json:"key"`
+	Secret      *Object[SecretVersion]      `json:"secret"`
+}
+
+func backupCertificate(c *Call) (int, any, error) {
+	name := c.Name()
+	var blob string
+	err := c.View(func(v *Vault) error {
+		obj := v.Certificates[name]
+		if !obj.Live() {
+			return ErrNotFound(KindCertificate, name, "")
+		}
+		var err error
+		blob, err = c.srv.sealBackup(KindCertificate, v.TenantID, certBackup{Certificate: obj, Key: v.Keys[name], Secret: v.Secrets[name]})
+		return err
+	})
+	return http.StatusOK, map[string]string{"value": blob}, err
+}
+
+func restoreCertificate(c *Call) (int, any, error) {
+	var req restoreRequest
+	if err := c.Decode(&req); err != nil {
+		return 0, nil, err
+	}
+	var b certBackup
+	if err := c.srv.openBackup(KindCertificate, c.Server().store.vaultTenant(c.Vault), req.Value, &b); err != nil {
+		return 0, nil, err
+	}
+	if b.Certificate == nil || b.Key == nil || b.Secret == nil || len(b.Certificate.Versions) == 0 {
+		return 0, nil, ErrBadParameter("The certificate backup is incomplete.")
+	}
+	name := b.Certificate.Name
+	var out certBundle
+	err := c.Update(func(v *Vault) error {
+		if cur := v.Certificates[name]; cur != nil {
+			if cur.Deleted != nil {
+				return ErrDeletedButRecoverable(KindCertificate, name)
+			}
+			return ErrConflict("Certificate %s already exists; delete and purge it before restoring a backup of it.", name)
+		}
+		if v.Keys[name] != nil || v.Secrets[name] != nil {
+			return ErrConflict("A key or secret named %s exists; delete and purge it before restoring certificate %s.", name, name)
+		}
+		b.Certificate.Deleted, b.Key.Deleted, b.Secret.Deleted = nil, nil, nil
+		v.Certificates[name], v.Keys[name], v.Secrets[name] = b.Certificate, b.Key, b.Secret
+		out = c.renderCertificate(v, b.Certificate, b.Certificate.Latest(), true, true)
+		return nil
+	})
+	return http.StatusOK, out, err
+}

@@ -1,0 +1,555 @@
+package kvemulator
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/kvcsi/kvcsi/kvemulator/kvcrypto"
+)
+
+// Keys data plane: create, import, get, update, list, versions, delete/recover/purge, backup/
+// restore and rotate. The cryptographic operations are in keys_ops.go; the key material and
+// its checks are kvcrypto's.
+
+func init() {
+	registerRoutes(
+		Route{Method: "POST", Path: "/keys/{name}/create", Kind: KindKey, Permission: "create", Op: "CreateKey", Throttle: "keyCreate", Handler: createKey},
+		Route{Method: "PUT", Path: "/keys/{name}", Kind: KindKey, Permission: "import", Op: "ImportKey", Handler: importKey},
+		Route{Method: "GET", Path: "/keys/{name}/{$}", Kind: KindKey, Permission: "get", Op: "GetKey", Handler: getKey},
+		Route{Method: "GET", Path: "/keys/{name}", Kind: KindKey, Permission: "get", Op: "GetKey", Handler: getKey},
+		Route{Method: "GET", Path: "/keys/{name}/{version}", Kind: KindKey, Permission: "get", Op: "GetKey", Handler: getKey},
+		Route{Method: "PATCH", Path: "/keys/{name}/{$}", Kind: KindKey, Permission: "update", Op: "UpdateKey", Handler: updateKey},
+		Route{Method: "PATCH", Path: "/keys/{name}/{version}", Kind: KindKey, Permission: "update", Op: "UpdateKey", Handler: updateKey},
+		Route{Method: "GET", Path: "/keys", Kind: KindKey, Permission: "list", Op: "ListKeys", Handler: listKeys},
+		Route{Method: "GET", Path: "/keys/{name}/versions", Kind: KindKey, Permission: "list", Op: "ListKeyVersions", Handler: listKeyVersions},
+		Route{Method: "DELETE", Path: "/keys/{name}", Kind: KindKey, Permission: "delete", Op: "DeleteKey", Handler: deleteKey},
+		Route{Method: "GET", Path: "/deletedkeys", Kind: KindKey, Permission: "list", Op: "ListDeletedKeys", Handler: listDeletedKeys},
+		Route{Method: "GET", Path: "/deletedkeys/{name}", Kind: KindKey, Permission: "get", Op: "GetDeletedKey", Handler: getDeletedKey},
+		Route{Method: "POST", Path: "/deletedkeys/{name}/recover", Kind: KindKey, Permission: "recover", Op: "RecoverDeletedKey", Handler: recoverDeletedKey},
+		Route{Method: "DELETE", Path: "/deletedkeys/{name}", Kind: KindKey, Permission: "purge", Op: "PurgeDeletedKey", Handler: purgeDeletedKey},
+		Route{Method: "POST", Path: "/keys/{name}/backup", Kind: KindKey, Permission: "backup", Op: "BackupKey", Handler: backupKey},
+		Route{Method: "POST", Path: "/keys/restore", Kind: KindKey, Permission: "restore", Op: "RestoreKey", Handler: restoreKey},
+		Route{Method: "POST", Path: "/keys/{name}/rotate", Kind: KindKey, Permission: "rotate", Op: "RotateKey", Throttle: "keyCreate", Handler: rotateKey},
+	)
+	seedKeyVersion = seedKey
+}
+
+// keyBundle is the wire form of a key version (KeyBundle, KeyItem, DeletedKeyBundle).
+type keyBundle struct {
+	Key        *kvcrypto.JWK     `json:"key,omitempty"`
+	Kid        string            `json:"kid,omitempty"` // list items carry kid instead of key
+	Attributes Attributes        `json:"attributes"`
+	Tags       map[string]string `json:"tags,omitempty"`
+	Managed    bool              `json:"managed,omitempty"`
+	// Deleted keys add these.
+	RecoveryID         string `json:"recoveryId,omitempty"`
+	DeletedDate        int64  `json:"deletedDate,omitempty"`
+	ScheduledPurgeDate int64  `json:"scheduledPurgeDate,omitempty"`
+}
+
+// parsedKeys caches decoded key material by the hash of its stored JWK: decoding validates
+// the key (an RSA check costs far more than a hash), and versions never change their material.
+var parsedKeys struct {
+	sync.Mutex
+	m map[[32]byte]*kvcrypto.Key
+}
+
+// keyOf decodes a version's key material with its current key_ops.
+func keyOf(ver *KeyVersion) (*kvcrypto.Key, error) {
+	sum := sha256.Sum256(ver.Key)
+	parsedKeys.Lock()
+	k := parsedKeys.m[sum]
+	parsedKeys.Unlock()
+	if k == nil {
+		k = new(kvcrypto.Key)
+		if err := json.Unmarshal(ver.Key, k); err != nil {
+			return nil, err
+		}
+		parsedKeys.Lock()
+		if parsedKeys.m == nil || len(parsedKeys.m) >= 4096 {
+			parsedKeys.m = map[[32]byte]*kvcrypto.Key{}
+		}
+		parsedKeys.m[sum] = k
+		parsedKeys.Unlock()
+	}
+	if ver.KeyOps != nil {
+		return k.WithOps(ver.KeyOps)
+	}
+	return k, nil
+}
+
+// newKeyVersion stores key as a new version's material.
+func newKeyVersion(key *kvcrypto.Key, attrs Attributes, tags map[string]string) (*KeyVersion, error) {
+	raw, err := json.Marshal(key)
+	if err != nil {
+		return nil, err
+	}
+	return &KeyVersion{Version: NewVersionID(), Key: raw, KeyOps: key.Ops(), Tags: tags, Attributes: attrs}, nil
+}
+
+// renderKey renders a version; full=false gives the list item (kid, no key).
+func (c *Call) renderKey(obj *Object[KeyVersion], ver *KeyVersion, full bool) (keyBundle, error) {
+	b := keyBundle{Attributes: ver.Attributes, Tags: ver.Tags, Managed: ver.Managed}
+	kid := c.ID("keys", obj.Name, ver.Version)
+	if full {
+		k, err := keyOf(ver)
+		if err != nil {
+			return b, err
+		}
+		b.Key = k.PublicJWK(kid)
+	} else {
+		b.Kid = kid
+	}
+	if obj.Deleted != nil {
+		b.RecoveryID = c.ID("deletedkeys", obj.Name, "")
+		b.DeletedDate, b.ScheduledPurgeDate = obj.Deleted.DeletedDate, obj.Deleted.ScheduledPurgeDate
+	}
+	return b, nil
+}
+
+// cryptoError turns kvcrypto's caller mistakes into 400 BadParameter; anything else stays an
+// internal error (logged, 500).
+func cryptoError(err error) error {
+	if e, ok := kvcrypto.AsError(err); ok {
+		return ErrBadParameter("%s", e.Message)
+	}
+	return err
+}
+
+type createKeyRequest struct {
+	Kty            string            `json:"kty"`
+	KeySize        int               `json:"key_size"`
+	PublicExponent int               `json:"public_exponent"`
+	Curve          string            `json:"crv"`
+	KeyOps         []string          `json:"key_ops"`
+	Attributes     *Attributes       `json:"attributes"`
+	Tags           map[string]string `json:"tags"`
+	ReleasePolicy  json.RawMessage   `json:"release_policy"`
+}
+
+// checkKeyAttributes refuses what the emulator cannot honour: exportable keys need a release
+// policy and secure key release, which it does not emulate.
+func checkKeyAttributes(a *Attributes, releasePolicy json.RawMessage) error {
+	if a != nil && a.Exportable != nil && *a.Exportable {
+		return ErrBadParameter("attributes.exportable=true needs a release policy and secure key release, which this emulator does not support; leave exportable unset or false.")
+	}
+	if len(releasePolicy) > 0 && string(releasePolicy) != "null" {
+		return ErrBadParameter("release_policy (secure key release) is not supported by this emulator; remove it.")
+	}
+	return nil
+}
+
+// keyAttributes stamps a new key version's attributes; keys report exportable=false.
+func keyAttributes(v *Vault, in *Attributes, now time.Time) Attributes {
+	a := v.newAttributes(in, now)
+	if a.Exportable == nil {
+		f := false
+		a.Exportable = &f
+	}
+	return a
+}
+
+// checkKeyNameFree refuses a name that is soft-deleted or backs a certificate.
+func checkKeyNameFree(v *Vault, name string) error {
+	obj := v.Keys[name]
+	if obj != nil && obj.Deleted != nil {
+		return ErrDeletedButRecoverable(KindKey, name)
+	}
+	if obj != nil && obj.Latest() != nil && obj.Latest().Managed {
+		return ErrConflict("Key %s is managed by certificate %s; change it through the certificate.", name, name)
+	}
+	return nil
+}
+
+func createKey(c *Call) (int, any, error) {
+	name := c.Name()
+	if err := checkObjectName(name); err != nil {
+		return 0, nil, err
+	}
+	var req createKeyRequest
+	if err := c.Decode(&req); err != nil {
+		return 0, nil, err
+	}
+	if err := checkTags(req.Tags); err != nil {
+		return 0, nil, err
+	}
+	if err := checkKeyAttributes(req.Attributes, req.ReleasePolicy); err != nil {
+		return 0, nil, err
+	}
+	// Refuse a taken name before spending time on key generation.
+	if err := c.View(func(v *Vault) error { return checkKeyNameFree(v, name) }); err != nil {
+		return 0, nil, err
+	}
+	key, err := kvcrypto.Generate(kvcrypto.GenerateOptions{Kty: req.Kty, Size: req.KeySize, PublicExponent: req.PublicExponent, Curve: req.Curve, Ops: req.KeyOps})
+	if err != nil {
+		return 0, nil, cryptoError(err)
+	}
+	return c.addKeyVersion(name, key, req.Attributes, req.Tags)
+}
+
+// addKeyVersion stores key as the newest version of name and renders it.
+func (c *Call) addKeyVersion(name string, key *kvcrypto.Key, attrs *Attributes, tags map[string]string) (int, any, error) {
+	var out keyBundle
+	err := c.Update(func(v *Vault) error {
+		if err := checkKeyNameFree(v, name); err != nil {
+			return err
+		}
+		ver, err := newKeyVersion(key, keyAttributes(v, attrs, c.Now), tags)
+		if err != nil {
+			return err
+		}
+		obj := v.Keys[name]
+		if obj == nil {
+			obj = &Object[KeyVersion]{Name: name}
+			v.Keys[name] = obj
+		}
+		obj.Versions = append(obj.Versions, ver)
+		out, err = c.renderKey(obj, ver, true)
+		return err
+	})
+	return http.StatusOK, out, err
+}
+
+type importKeyRequest struct {
+	Key           *kvcrypto.JWK     `json:"key"`
+	HSM           bool              `json:"Hsm"`
+	Attributes    *Attributes       `json:"attributes"`
+	Tags          map[string]string `json:"tags"`
+	ReleasePolicy json.RawMessage   `json:"release_policy"`
+}
+
+func importKey(c *Call) (int, any, error) {
+	name := c.Name()
+	if err := checkObjectName(name); err != nil {
+		return 0, nil, err
+	}
+	var req importKeyRequest
+	if err := c.Decode(&req); err != nil {
+		return 0, nil, err
+	}
+	if err := checkTags(req.Tags); err != nil {
+		return 0, nil, err
+	}
+	if err := checkKeyAttributes(req.Attributes, req.ReleasePolicy); err != nil {
+		return 0, nil, err
+	}
+	key, err := kvcrypto.ImportJWK(req.Key, req.HSM)
+	if err != nil {
+		return 0, nil, cryptoError(err)
+	}
+	return c.addKeyVersion(name, key, req.Attributes, req.Tags)
+}
+
+// liveKeyVersion finds a readable version of a live key, or the service's error.
+func liveKeyVersion(v *Vault, name, version string) (*Object[KeyVersion], *KeyVersion, error) {
+	obj := v.Keys[name]
+	if !obj.Live() {
+		return nil, nil, ErrNotFound(KindKey, name, version)
+	}
+	ver := obj.Version(version)
+	if ver == nil {
+		return nil, nil, ErrNotFound(KindKey, name, version)
+	}
+	return obj, ver, nil
+}
+
+func getKey(c *Call) (int, any, error) {
+	name, version := c.Name(), c.VersionParam()
+	var out keyBundle
+	err := c.View(func(v *Vault) error {
+		obj, ver, err := liveKeyVersion(v, name, version)
+		if err != nil {
+			return err
+		}
+		out, err = c.renderKey(obj, ver, true)
+		return err
+	})
+	return http.StatusOK, out, err
+}
+
+type updateKeyRequest struct {
+	KeyOps        []string           `json:"key_ops"`
+	Attributes    *Attributes        `json:"attributes"`
+	Tags          *map[string]string `json:"tags"`
+	ReleasePolicy json.RawMessage    `json:"release_policy"`
+}
+
+func updateKey(c *Call) (int, any, error) {
+	name, version := c.Name(), c.VersionParam()
+	var req updateKeyRequest
+	if err := c.Decode(&req); err != nil {
+		return 0, nil, err
+	}
+	if req.Tags != nil {
+		if err := checkTags(*req.Tags); err != nil {
+			return 0, nil, err
+		}
+	}
+	if err := checkKeyAttributes(req.Attributes, req.ReleasePolicy); err != nil {
+		return 0, nil, err
+	}
+	var out keyBundle
+	err := c.Update(func(v *Vault) error {
+		obj, ver, err := liveKeyVersion(v, name, version)
+		if err != nil {
+			return err
+		}
+		// Validate everything before changing anything.
+		var ops []string
+		if req.KeyOps != nil {
+			k, err := keyOf(ver)
+			if err != nil {
+				return err
+			}
+			nk, err := k.WithOps(req.KeyOps)
+			if err != nil {
+				return cryptoError(err)
+			}
+			ops = nk.Ops()
+		}
+		if ops != nil {
+			ver.KeyOps = ops
+		}
+		if req.Tags != nil {
+			ver.Tags = *req.Tags
+		}
+		if a := req.Attributes; a != nil {
+			if a.Enabled != nil {
+				ver.Attributes.Enabled = a.Enabled
+			}
+			if a.NotBefore != nil {
+				ver.Attributes.NotBefore = a.NotBefore
+			}
+			if a.Expires != nil {
+				ver.Attributes.Expires = a.Expires
+			}
+		}
+		ver.Attributes.Updated = c.Now.Unix()
+		out, err = c.renderKey(obj, ver, true)
+		return err
+	})
+	return http.StatusOK, out, err
+}
+
+func listKeys(c *Call) (int, any, error) {
+	var items []any
+	err := c.View(func(v *Vault) error {
+		for _, n := range sortedNames(v.Keys) {
+			obj := v.Keys[n]
+			if obj.Live() {
+				b, _ := c.renderKey(obj, obj.Latest(), false)
+				b.Kid = c.ID("keys", obj.Name, "")
+				items = append(items, b)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return c.page(items, 25)
+}
+
+func listKeyVersions(c *Call) (int, any, error) {
+	name := c.Name()
+	var items []any
+	err := c.View(func(v *Vault) error {
+		obj := v.Keys[name]
+		if !obj.Live() {
+			return ErrNotFound(KindKey, name, "")
+		}
+		for _, ver := range obj.Versions {
+			b, _ := c.renderKey(obj, ver, false)
+			items = append(items, b)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return c.page(items, 25)
+}
+
+func deleteKey(c *Call) (int, any, error) {
+	name := c.Name()
+	var out keyBundle
+	err := c.Update(func(v *Vault) error {
+		obj := v.Keys[name]
+		if !obj.Live() {
+			return ErrNotFound(KindKey, name, "")
+		}
+		if obj.Latest().Managed {
+			return ErrConflict("Key %s backs certificate %s; delete the certificate instead.", name, name)
+		}
+		obj.Deleted = v.softDelete(c.Now)
+		var err error
+		out, err = c.renderKey(obj, obj.Latest(), true)
+		return err
+	})
+	return http.StatusOK, out, err
+}
+
+func listDeletedKeys(c *Call) (int, any, error) {
+	var items []any
+	err := c.View(func(v *Vault) error {
+		for _, n := range sortedNames(v.Keys) {
+			obj := v.Keys[n]
+			if obj.Deleted != nil && !obj.Latest().Managed {
+				b, _ := c.renderKey(obj, obj.Latest(), false)
+				b.Kid = c.ID("keys", obj.Name, "")
+				items = append(items, b)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return c.page(items, 25)
+}
+
+// deletedKey finds a soft-deleted key that is not the key of a certificate (those are
+// recovered and purged with their certificate).
+func deletedKey(v *Vault, name string) (*Object[KeyVersion], error) {
+	obj := v.Keys[name]
+	if obj == nil || obj.Deleted == nil {
+		return nil, ErrDeletedNotFound(KindKey, name)
+	}
+	if obj.Latest().Managed {
+		return nil, ErrConflict("Key %s backs certificate %s; recover or purge the certificate instead.", name, name)
+	}
+	return obj, nil
+}
+
+func getDeletedKey(c *Call) (int, any, error) {
+	name := c.Name()
+	var out keyBundle
+	err := c.View(func(v *Vault) error {
+		obj := v.Keys[name]
+		if obj == nil || obj.Deleted == nil {
+			return ErrDeletedNotFound(KindKey, name)
+		}
+		var err error
+		out, err = c.renderKey(obj, obj.Latest(), true)
+		return err
+	})
+	return http.StatusOK, out, err
+}
+
+func recoverDeletedKey(c *Call) (int, any, error) {
+	name := c.Name()
+	var out keyBundle
+	err := c.Update(func(v *Vault) error {
+		obj, err := deletedKey(v, name)
+		if err != nil {
+			return err
+		}
+		obj.Deleted = nil
+		out, err = c.renderKey(obj, obj.Latest(), true)
+		return err
+	})
+	return http.StatusOK, out, err
+}
+
+// errPurgeProtected is the 403 for purging in a vault with purge protection.
+func errPurgeProtected(kind string) *APIError {
+	return &APIError{Status: http.StatusForbidden, Code: "Forbidden", InnerCode: "PurgeProtectionEnabled",
+		Message: "Operation purge is not allowed: the vault has purge protection enabled; the " + kind + " is purged when its retention ends."}
+}
+
+func purgeDeletedKey(c *Call) (int, any, error) {
+	name := c.Name()
+	err := c.Update(func(v *Vault) error {
+		if _, err := deletedKey(v, name); err != nil {
+			return err
+		}
+		if v.PurgeProtection {
+			return errPurgeProtected(KindKey)
+		}
+		delete(v.Keys, name)
+		return nil
+	})
+	return http.StatusNoContent, nil, err
+}
+
+func backupKey(c *Call) (int, any, error) {
+	name := c.Name()
+	var blob string
+	err := c.View(func(v *Vault) error {
+		obj := v.Keys[name]
+		if !obj.Live() {
+			return ErrNotFound(KindKey, name, "")
+		}
+		if obj.Latest().Managed {
+			return ErrBadParameter("Key %s backs certificate %s; back up the certificate instead.", name, name)
+		}
+		var err error
+		blob, err = c.srv.sealBackup(KindKey, v.TenantID, obj)
+		return err
+	})
+	return http.StatusOK, map[string]string{"value": blob}, err
+}
+
+func restoreKey(c *Call) (int, any, error) {
+	var req restoreRequest
+	if err := c.Decode(&req); err != nil {
+		return 0, nil, err
+	}
+	var obj Object[KeyVersion]
+	if err := c.srv.openBackup(KindKey, c.Server().store.vaultTenant(c.Vault), req.Value, &obj); err != nil {
+		return 0, nil, err
+	}
+	if len(obj.Versions) == 0 {
+		return 0, nil, ErrBadParameter("The key backup holds no versions.")
+	}
+	var out keyBundle
+	err := c.Update(func(v *Vault) error {
+		if cur := v.Keys[obj.Name]; cur != nil {
+			if cur.Deleted != nil {
+				return ErrDeletedButRecoverable(KindKey, obj.Name)
+			}
+			return ErrConflict("Key %s already exists; delete and purge it before restoring a backup of it.", obj.Name)
+		}
+		obj.Deleted = nil
+		v.Keys[obj.Name] = &obj
+		var err error
+		out, err = c.renderKey(&obj, obj.Latest(), true)
+		return err
+	})
+	return http.StatusOK, out, err
+}
+
+// rotateKey adds a version with a new key of the latest version's type, size or curve and
+// operations, as the rotate operation does without a rotation policy's expiry.
+func rotateKey(c *Call) (int, any, error) {
+	name := c.Name()
+	var opts kvcrypto.GenerateOptions
+	var tags map[string]string
+	err := c.View(func(v *Vault) error {
+		obj := v.Keys[name]
+		if !obj.Live() {
+			return ErrNotFound(KindKey, name, "")
+		}
+		if err := checkKeyNameFree(v, name); err != nil {
+			return err
+		}
+		k, err := keyOf(obj.Latest())
+		if err != nil {
+			return err
+		}
+		opts = kvcrypto.GenerateOptions{Kty: k.Kty(), Size: k.Size(), Curve: k.Curve(), Ops: k.Ops()}
+		tags = obj.Latest().Tags
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	key, err := kvcrypto.Generate(opts)
+	if err != nil {
+		return 0, nil, cryptoError(err)
+	}
+	return c.addKeyVersion(name, key, nil, tags)
+}
