@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"google.golang.org/grpc/codes"
 
@@ -86,6 +86,8 @@ func classifyResponse(re *azcore.ResponseError, vault string) *Failure {
 	}
 	detail += ")"
 	switch {
+	case re.StatusCode == http.StatusNotFound && code == "VaultNotFound":
+		return &Failure{codes.NotFound, "vault_not_found", fmt.Sprintf("key vault %q does not exist %s: check keyvaultName and cloudName", vault, detail)}
 	case re.StatusCode == http.StatusNotFound:
 		return &Failure{codes.NotFound, "not_found", fmt.Sprintf("not found in key vault %q %s: check objectName, objectType and objectVersion", vault, detail)}
 	case re.StatusCode == http.StatusForbidden && strings.HasSuffix(inner, "Disabled"):
@@ -112,7 +114,7 @@ func innerCode(resp *http.Response) string {
 	if resp == nil || resp.Body == nil {
 		return ""
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	b, err := runtime.Payload(resp)
 	if err != nil {
 		return ""
 	}
@@ -134,7 +136,7 @@ func aadCode(resp *http.Response) string {
 	if resp == nil || resp.Body == nil {
 		return "no detail"
 	}
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	b, _ := runtime.Payload(resp)
 	var e struct {
 		Error string `json:"error"`
 		Desc  string `json:"error_description"`
