@@ -53,7 +53,19 @@ func Objects(c Config) ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(objs, state), nil
+	objs = append(objs, state)
+	// The chart's crds/ are not templated, so label here: disable removes
+	// only objects that carry the add-on label.
+	for _, o := range objs {
+		l := o.GetLabels()
+		if l == nil {
+			l = map[string]string{}
+		}
+		l[AddonLabel] = Name
+		l["app.kubernetes.io/managed-by"] = FieldManager
+		o.SetLabels(l)
+	}
+	return objs, nil
 }
 
 // allObjects is every object any configuration of the add-on can install: what

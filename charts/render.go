@@ -136,14 +136,17 @@ func (r *Rendering) Objects() ([]*unstructured.Unstructured, error) {
 			return nil, fmt.Errorf("%s: %w", f.Name, err)
 		}
 		for _, d := range docs {
-			m := map[string]any{}
-			if err := yaml.Unmarshal(d, &m); err != nil {
+			j, err := yaml.YAMLToJSON(d)
+			if err != nil {
 				return nil, fmt.Errorf("%s: %w", f.Name, err)
 			}
-			if len(m) == 0 {
+			if t := bytes.TrimSpace(j); bytes.Equal(t, []byte("null")) || bytes.Equal(t, []byte("{}")) {
 				continue
 			}
-			u := &unstructured.Unstructured{Object: m}
+			u := &unstructured.Unstructured{}
+			if err := u.UnmarshalJSON(j); err != nil {
+				return nil, fmt.Errorf("%s: %w", f.Name, err)
+			}
 			if u.GetKind() == "" || u.GetAPIVersion() == "" || u.GetName() == "" {
 				return nil, fmt.Errorf("%s: document without apiVersion, kind or metadata.name", f.Name)
 			}

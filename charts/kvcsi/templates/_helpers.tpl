@@ -45,7 +45,7 @@ app.kubernetes.io/version: {{ include "kvcsi.tag" . | quote }}
 {{- fail (printf "driver.providerHealthCheckInterval %q is not a Go duration: use a value such as 2m" (toString .Values.driver.providerHealthCheckInterval)) -}}
 {{- end -}}
 {{- range .Values.provider.hostAliases -}}
-{{- if or (not .ip) (not .hostnames) -}}
+{{- if or (not (kindIs "map" .)) (not (hasKey . "ip")) (not (hasKey . "hostnames")) (not .ip) (not .hostnames) -}}
 {{- fail "provider.hostAliases: every entry needs ip and a non-empty hostnames list, e.g. {ip: 10.96.0.50, hostnames: [myvault.vault.azure.net]}" -}}
 {{- end -}}
 {{- end -}}
