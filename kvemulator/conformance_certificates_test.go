@@ -431,4 +431,3 @@ func TestCertificatePagingAndSoftDeleteCycle(t *testing.T) {
 	_, err = sc.GetSecret(ctx, "cert-01", "", nil)
 	wantCode(t, err, http.StatusForbidden, "Forbidden")
 }
-
