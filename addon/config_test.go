@@ -64,7 +64,9 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		{"ca bundle ok", func(c *Config) { c.ProviderCABundle = string(cert) }, ""},
 		{"ca bundle with key", func(c *Config) { c.ProviderCABundle = string(cert) + string(key) }, "only CERTIFICATE blocks"},
 		{"ca bundle garbage", func(c *Config) { c.ProviderCABundle = "hello" }, "not PEM"},
-		{"host alias bad ip", func(c *Config) { c.ProviderHostAliases = []HostAlias{{IP: "10.0.0", Hostnames: []string{"a.vault.azure.net"}}} }, "is not an IP address"},
+		{"host alias bad ip", func(c *Config) {
+			c.ProviderHostAliases = []HostAlias{{IP: "10.0.0", Hostnames: []string{"a.vault.azure.net"}}}
+		}, "is not an IP address"},
 		{"host alias bad name", func(c *Config) { c.ProviderHostAliases = []HostAlias{{IP: "10.0.0.1", Hostnames: []string{"A_B"}}} }, "hostname \"A_B\" is not a DNS name"},
 		{"extra arg not a flag", func(c *Config) { c.ProviderExtraArgs = []string{"cache-ttl=0"} }, "--provider-extra-arg \"cache-ttl=0\" is not a flag"},
 	} {
