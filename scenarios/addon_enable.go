@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,40 +18,75 @@ var addonEnable = Scenario{
 	Summary: "enable the add-on; driver pods 3/3 and provider pods 1/1 Running on every node",
 	Code:    []string{"addon.Enable", "deploy/charts/kvcsi"},
 	Run: func(ctx context.Context, env *Env) error {
-		k := env.Target.Kube()
 		if err := env.Target.Addon(ctx, "enable", "--enable-secret-rotation", "--rotation-poll-interval", RotationPollInterval.String()); err != nil {
 			return err
 		}
-		nodes, err := k.Clientset.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return err
-		}
-		want := map[string]int{"secrets-store-csi-driver": 3, "secrets-store-provider-azure": 1}
-		return k.Eventually(ctx, 3*time.Minute, func(ctx context.Context) (bool, error) {
-			pods, err := k.Clientset.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{
-				LabelSelector: "app in (secrets-store-csi-driver,secrets-store-provider-azure)",
-			})
-			if err != nil {
-				return false, err
-			}
-			ready := map[string]int{}
-			for _, p := range pods.Items {
-				app := p.Labels["app"]
-				if len(p.Spec.Containers) != want[app] {
-					return false, errorf("pod %s has %d containers, the documentation shows %d", p.Name, len(p.Spec.Containers), want[app])
-				}
-				if p.Status.Phase == corev1.PodRunning && allReady(p) {
-					ready[app]++
-				}
-			}
-			for app := range want {
-				if ready[app] != len(nodes.Items) {
-					return false, errorf("%d of %d nodes run a ready %s pod", ready[app], len(nodes.Items), app)
-				}
-			}
-			return true, nil
-		})
+		return waitAddonPods(ctx, env.Target.Kube(), "")
 	},
+}
+
+// waitAddonPods waits until every node runs a Ready driver pod with the
+// documented 3 containers and a Ready provider pod with 1; when wantArg is
+// set, the driver's secrets-store container must also carry that argument (a
+// rolled DaemonSet).
+func waitAddonPods(ctx context.Context, k *Kube, wantArg string) error {
+	nodes, err := k.Clientset.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	want := map[string]int{"secrets-store-csi-driver": 3, "secrets-store-provider-azure": 1}
+	return k.Eventually(ctx, 3*time.Minute, func(ctx context.Context) (bool, error) {
+		pods, err := k.Clientset.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{
+			LabelSelector: "app in (secrets-store-csi-driver,secrets-store-provider-azure)",
+		})
+		if err != nil {
+			return false, err
+		}
+		ready := map[string]int{}
+		for _, p := range pods.Items {
+			app := p.Labels["app"]
+			if len(p.Spec.Containers) != want[app] {
+				return false, errorf("pod %s has %d containers, the documentation shows %d", p.Name, len(p.Spec.Containers), want[app])
+			}
+			if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning || !allReady(p) {
+				continue
+			}
+			if wantArg != "" && app == "secrets-store-csi-driver" && !hasArg(p, wantArg) {
+				continue
+			}
+			ready[app]++
+		}
+		for app := range want {
+			if ready[app] != len(nodes.Items) {
+				return false, errorf("%d of %d nodes run a ready %s pod", ready[app], len(nodes.Items), app)
+			}
+		}
+		if len(pods.Items) != 2*len(nodes.Items) {
+			return false, errorf("%d add-on pods for %d nodes: a rollout is still going on", len(pods.Items), len(nodes.Items))
+		}
+		return true, nil
+	})
+}
+
+// hasArg says whether a container of p runs with the flag setting arg
+// ("--name=value"), written as --name=value or --name value; a boolean flag
+// absent from the command line counts as =false.
+func hasArg(p corev1.Pod, arg string) bool {
+	name, value, _ := strings.Cut(arg, "=")
+	for _, c := range p.Spec.Containers {
+		args := append(append([]string{}, c.Command...), c.Args...)
+		for i, a := range args {
+			switch {
+			case a == arg, a == name && i+1 < len(args) && args[i+1] == value:
+				return true
+			case a == name && value == "true":
+				return true
+			case a == name || strings.HasPrefix(a, name+"="):
+				return false
+			}
+		}
+	}
+	return value == "false"
 }
 
 func allReady(p corev1.Pod) bool {

@@ -3,7 +3,6 @@ package scenarios
 import (
 	"context"
 	"strings"
-	"time"
 )
 
 // mountSecretYAML is the documentation's busybox-secrets-store-inline pod and a
@@ -61,30 +60,19 @@ var mountSecret = Scenario{
 	Summary: "ls /mnt/secrets-store/ lists ExampleSecret and cat prints MyAKSExampleSecret",
 	Code:    []string{"driver/csi.NodePublishVolume", "provider.Mount"},
 	Run: func(ctx context.Context, env *Env) error {
-		k := env.Target.Kube()
 		if _, err := env.Target.Vault().SetSecret(ctx, "ExampleSecret", "MyAKSExampleSecret"); err != nil {
 			return err
 		}
-		if err := k.Apply(ctx, env.Namespace, env.Render(mountSecretYAML)); err != nil {
+		if err := env.startPod(ctx, "busybox-secrets-store-inline", mountSecretYAML); err != nil {
 			return err
 		}
-		if err := k.WaitPodReady(ctx, env.Namespace, "busybox-secrets-store-inline", 2*time.Minute); err != nil {
-			return err
-		}
-		ls, err := k.Exec(ctx, env.Namespace, "busybox-secrets-store-inline", "", "ls", "/mnt/secrets-store/")
+		names, err := env.ls(ctx, "busybox-secrets-store-inline", "/mnt/secrets-store/")
 		if err != nil {
 			return err
 		}
-		if strings.TrimSpace(ls) != "ExampleSecret" {
-			return errorf("ls /mnt/secrets-store/ printed %q, want ExampleSecret", ls)
+		if strings.Join(names, " ") != "ExampleSecret" {
+			return errorf("ls /mnt/secrets-store/ printed %q, want ExampleSecret", names)
 		}
-		got, err := k.Exec(ctx, env.Namespace, "busybox-secrets-store-inline", "", "cat", "/mnt/secrets-store/ExampleSecret")
-		if err != nil {
-			return err
-		}
-		if got != "MyAKSExampleSecret" {
-			return errorf("cat /mnt/secrets-store/ExampleSecret printed %d bytes that differ from the vault's value", len(got))
-		}
-		return nil
+		return env.expectFile(ctx, "busybox-secrets-store-inline", "/mnt/secrets-store/ExampleSecret", "MyAKSExampleSecret")
 	},
 }

@@ -30,6 +30,31 @@ type Vault interface {
 	TenantID() string
 	// SetSecret stores a new version of a secret and returns its version id.
 	SetSecret(ctx context.Context, name, value string) (version string, err error)
-	// SecretVersions lists a secret's enabled version ids, newest first.
-	SecretVersions(ctx context.Context, name string) ([]string, error)
+	// CreateKey creates a new version of an RSA 2048 key and returns its version id.
+	CreateKey(ctx context.Context, name string) (version string, err error)
+	// ImportCertificate imports a PKCS#12 (certificate, chain and private key)
+	// as a new version of a certificate and returns its version id.
+	ImportCertificate(ctx context.Context, name string, pfx []byte, password string) (version string, err error)
 }
+
+// Identity placeholders a target's Identities map fills, named as in the
+// documentation's YAML where it has one.
+const (
+	// IdentityClientID is the add-on's user-assigned managed identity
+	// (azureKeyvaultSecretsProvider), which has get access to the vault.
+	IdentityClientID = "client-id"
+	// IdentityWorkloadClientID is an identity federated with the service account
+	// WorkloadServiceAccount in the namespace of scenario identity/workload.
+	IdentityWorkloadClientID = "workload-client-id"
+	// IdentitySPClientID and IdentitySPClientSecret are a service principal
+	// with access to the vault.
+	IdentitySPClientID     = "sp-client-id"
+	IdentitySPClientSecret = "sp-client-secret"
+	// IdentityNoAccessClientID is a user-assigned managed identity that exists
+	// but has no access policy on the vault.
+	IdentityNoAccessClientID = "no-access-client-id"
+)
+
+// WorkloadServiceAccount is the service account the workload identity is
+// federated with, in namespace "kvcsi-identity-workload".
+const WorkloadServiceAccount = "workload-identity-sa"
