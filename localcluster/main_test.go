@@ -1,0 +1,86 @@
+package localcluster
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The clusters are expensive, so each test binary starts at most one of
+// each kind, on first use, and TestMain stops them at the end.
+var (
+	cpOnce    sync.Once
+	cpCluster *Cluster
+	cpErr     error
+
+	fullOnce    sync.Once
+	fullCluster *Cluster
+	fullErr     error
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		runKilledRunHelper()
+	}
+	if os.Geteuid() == 0 {
+		// A killed earlier test run must not become the baseline.
+		if err := Cleanup(testRunDir); err != nil {
+			fmt.Fprintln(os.Stderr, "clean up an earlier test run:", err)
+			os.Exit(1)
+		}
+	}
+	baseline = takeSnapshot()
+	code := m.Run()
+	for _, c := range []*Cluster{cpCluster, fullCluster} {
+		if c != nil {
+			if err := c.Stop(); err != nil {
+				fmt.Fprintln(os.Stderr, "stop local cluster:", err)
+				code = 1
+			}
+		}
+	}
+	os.Exit(code)
+}
+
+func testLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// controlPlane returns the shared API-only cluster (no root needed).
+func controlPlane(t *testing.T) *Cluster {
+	t.Helper()
+	cpOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+		defer cancel()
+		cpCluster, cpErr = Start(ctx, Config{ControlPlaneOnly: true, Logger: testLogger()})
+	})
+	if cpErr != nil {
+		t.Fatalf("start the control plane: %v", cpErr)
+	}
+	return cpCluster
+}
+
+// node returns the shared full cluster; it needs root.
+func node(t *testing.T) *Cluster {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: runs a kubelet, containerd and runc, creates a bridge and mounts")
+	}
+	fullOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+		defer cancel()
+		fullCluster, fullErr = Start(ctx, Config{RunDir: testRunDir, Logger: testLogger(), KeepRunDir: false})
+	})
+	if fullErr != nil {
+		t.Fatalf("start the local cluster: %v", fullErr)
+	}
+	return fullCluster
+}
+
+// testRunDir is the full cluster's run directory in tests: fixed, so that a
+// killed test run is cleaned up by the next one.
+const testRunDir = "/var/lib/kvcsi/test-cluster"
