@@ -2,6 +2,7 @@ package kvemulator
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"time"
 
@@ -12,8 +13,22 @@ import (
 // the same kvcrypto calls and store layout as the API handlers, so a seeded object is
 // indistinguishable from one created over the wire.
 
+// seedError drops the HTTP status and code from an API error: seed errors are read by a
+// person fixing a YAML file, and seed.go prefixes them with the entry's path.
+func seedError(err error) error {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return errors.New(ae.Message)
+	}
+	return err
+}
+
 // seedKey creates one seeded key version through the same kvcrypto calls as the API.
 func seedKey(v *Vault, name string, spec KeyVersionSeed, now time.Time) error {
+	return seedError(seedKeyVersionSpec(v, name, spec, now))
+}
+
+func seedKeyVersionSpec(v *Vault, name string, spec KeyVersionSeed, now time.Time) error {
 	if obj := v.Keys[name]; obj != nil && obj.Latest() != nil && obj.Latest().Managed {
 		return ErrConflict("key %s is already the key of a certificate of the seed", name)
 	}
@@ -59,6 +74,10 @@ func seedKey(v *Vault, name string, spec KeyVersionSeed, now time.Time) error {
 // seedCertificate creates one seeded certificate version: imported from pfx or pem, or
 // self-signed from subject, dnsNames, validityMonths and the key fields.
 func seedCertificate(v *Vault, name string, spec CertificateVersionSeed, now time.Time) error {
+	return seedError(seedCertificateVersionSpec(v, name, spec, now))
+}
+
+func seedCertificateVersionSpec(v *Vault, name string, spec CertificateVersionSeed, now time.Time) error {
 	var cert *kvcrypto.Certificate
 	var policy *kvcrypto.Policy
 	contentType := spec.ContentType
@@ -76,6 +95,8 @@ func seedCertificate(v *Vault, name string, spec CertificateVersionSeed, now tim
 			return cryptoError(err)
 		}
 		policy = kvcrypto.PolicyFor(cert, contentType, true)
+	case spec.Subject == "" && len(spec.DNSNames) == 0:
+		return ErrBadParameter("subject is required for a self-signed certificate (for example \"CN=example.com\"); or give pfx or pem to import one")
 	default:
 		policy = &kvcrypto.Policy{
 			KeyProps:    &kvcrypto.PolicyKeyProps{Kty: spec.Kty, KeySize: spec.Size, Curve: spec.Curve},
