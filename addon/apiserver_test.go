@@ -208,6 +208,34 @@ func TestAddonLifecycle(t *testing.T) {
 	}) {
 		t.Error("rotation on but no rotation ClusterRole")
 	}
+	// Settings that no longer need an object remove it, and bring it back.
+	rotationRole := func(ctx context.Context) error {
+		_, err := c.cs.RbacV1().ClusterRoles().Get(ctx, DriverName+"-rotation", metav1.GetOptions{})
+		return err
+	}
+	syncRole := func(ctx context.Context) error {
+		_, err := c.cs.RbacV1().ClusterRoles().Get(ctx, DriverName+"-secretprovidersyncing", metav1.GetOptions{})
+		return err
+	}
+	if !c.exists(t, syncRole) {
+		t.Error("the add-on's default has no sync ClusterRole")
+	}
+	mustAddon(t, "update", "--disable-secret-rotation", "--sync-secret=false")
+	if c.exists(t, rotationRole) || c.exists(t, syncRole) {
+		t.Error("rotation or sync ClusterRole left after turning both off")
+	}
+	if c.requiresRepublish(t) {
+		t.Error("requiresRepublish still true after --disable-secret-rotation")
+	}
+	if a := driverArgs(c.daemonSet(t, DriverName)); !slices.Contains(a, "--enable-secret-rotation=false") || !slices.Contains(a, "--rotation-poll-interval=5m") {
+		t.Errorf("driver args after --disable-secret-rotation: %v (the interval must be kept)", a)
+	}
+	mustAddon(t, "update", "--enable-secret-rotation", "--sync-secret")
+	if !c.exists(t, rotationRole) || !c.exists(t, syncRole) {
+		t.Error("rotation or sync ClusterRole not restored")
+	}
+	drv = c.daemonSet(t, DriverName)
+
 	gen = drv.Generation
 	mustAddon(t, "update", "--enable-secret-rotation", "--rotation-poll-interval", "5m")
 	if g := c.daemonSet(t, DriverName).Generation; g != gen {
