@@ -285,6 +285,13 @@ func TestKeyVersionsRotateUpdateAndPaging(t *testing.T) {
 	}
 	_, err = kc.Sign(ctx, "rotating", rotated.Key.KID.Version(), azkeys.SignParameters{Algorithm: ptr(azkeys.SignatureAlgorithmES384), Value: make([]byte, 48)}, nil)
 	wantCode(t, err, http.StatusForbidden, "Forbidden")
+	// An empty version means the latest (the SDK sends /keys/{name}/sign).
+	_, err = kc.Sign(ctx, "rotating", "", azkeys.SignParameters{Algorithm: ptr(azkeys.SignatureAlgorithmES384), Value: make([]byte, 48)}, nil)
+	wantCode(t, err, http.StatusForbidden, "Forbidden")
+	ver, err := kc.Verify(ctx, "rotating", "", azkeys.VerifyParameters{Algorithm: ptr(azkeys.SignatureAlgorithmES384), Digest: make([]byte, 48), Signature: make([]byte, 96)}, nil)
+	if err != nil || *ver.Value {
+		t.Errorf("verify on the latest version = %v, %v; want false", ver.Value, err)
+	}
 	// The old version still signs.
 	if _, err := kc.Sign(ctx, "rotating", first.Key.KID.Version(), azkeys.SignParameters{Algorithm: ptr(azkeys.SignatureAlgorithmES384), Value: make([]byte, 48)}, nil); err != nil {
 		t.Fatal(err)

@@ -11,14 +11,25 @@ import (
 // wrapKey/unwrapKey. Each needs an enabled, currently valid version whose key_ops permit it.
 
 func init() {
-	registerRoutes(
-		Route{Method: "POST", Path: "/keys/{name}/{version}/sign", Kind: KindKey, Permission: "sign", Op: "Sign", Handler: keyOperation(kvcrypto.OpSign)},
-		Route{Method: "POST", Path: "/keys/{name}/{version}/verify", Kind: KindKey, Permission: "verify", Op: "Verify", Handler: verifyKey},
-		Route{Method: "POST", Path: "/keys/{name}/{version}/encrypt", Kind: KindKey, Permission: "encrypt", Op: "Encrypt", Handler: keyOperation(kvcrypto.OpEncrypt)},
-		Route{Method: "POST", Path: "/keys/{name}/{version}/decrypt", Kind: KindKey, Permission: "decrypt", Op: "Decrypt", Handler: keyOperation(kvcrypto.OpDecrypt)},
-		Route{Method: "POST", Path: "/keys/{name}/{version}/wrapkey", Kind: KindKey, Permission: "wrapKey", Op: "WrapKey", Handler: keyOperation(kvcrypto.OpWrapKey)},
-		Route{Method: "POST", Path: "/keys/{name}/{version}/unwrapkey", Kind: KindKey, Permission: "unwrapKey", Op: "UnwrapKey", Handler: keyOperation(kvcrypto.OpUnwrapKey)},
-	)
+	ops := []struct {
+		path, perm, op string
+		handler        func(c *Call) (int, any, error)
+	}{
+		{"sign", "sign", "Sign", keyOperation(kvcrypto.OpSign)},
+		{"verify", "verify", "Verify", verifyKey},
+		{"encrypt", "encrypt", "Encrypt", keyOperation(kvcrypto.OpEncrypt)},
+		{"decrypt", "decrypt", "Decrypt", keyOperation(kvcrypto.OpDecrypt)},
+		{"wrapkey", "wrapKey", "WrapKey", keyOperation(kvcrypto.OpWrapKey)},
+		{"unwrapkey", "unwrapKey", "UnwrapKey", keyOperation(kvcrypto.OpUnwrapKey)},
+	}
+	for _, o := range ops {
+		registerRoutes(
+			Route{Method: "POST", Path: "/keys/{name}/{version}/" + o.path, Kind: KindKey, Permission: o.perm, Op: o.op, Handler: o.handler},
+			// The SDK collapses the empty version of "/keys/{name}//sign" to "/keys/{name}/sign":
+			// the operation on the latest version.
+			Route{Method: "POST", Path: "/keys/{name}/" + o.path, Kind: KindKey, Permission: o.perm, Op: o.op, Handler: o.handler},
+		)
+	}
 }
 
 // keyOperationRequest is KeyOperationsParameters and KeySignParameters. The AES-GCM members
