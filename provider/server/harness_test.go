@@ -204,3 +204,23 @@ func files(r *v1alpha1.MountResponse) map[string]string {
 	}
 	return m
 }
+
+// getCount is how many Get requests (any status) the emulator served for an object.
+func getCount(t testing.TB, e *env, object string) int64 {
+	t.Helper()
+	cs, err := e.emu.Admin().Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, c := range cs {
+		if c.Object == object && strings.HasPrefix(c.Op, "Get") {
+			n += c.Count
+		}
+	}
+	return n
+}
+
+func faultLatency(vault, object string, d time.Duration) kvemulator.Fault {
+	return kvemulator.Fault{Vault: vault, Object: object, Latency: kvemulator.Duration(d)}
+}

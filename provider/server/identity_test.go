@@ -1,0 +1,117 @@
+package server_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/kvcsi/kvcsi/provider/server"
+)
+
+// TestIdentityModes mounts one secret with each identity mode, each
+// authenticating against the emulator's Entra ID, IMDS or NMI.
+func TestIdentityModes(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	obj := objs("objectName: db-password; objectType: secret")
+	tokens := func(tok string) string {
+		return mustJSON(map[string]any{"api://AzureADTokenExchange": map[string]string{"token": tok, "expirationTimestamp": time.Now().Add(time.Hour).Format(time.RFC3339)}})
+	}
+	tests := []struct {
+		name    string
+		attrs   map[string]string
+		secrets map[string]string
+		code    codes.Code
+	}{
+		{"service principal", e.attrs(obj), spSecrets(readerID, readerSecret), codes.OK},
+		{"service principal, upper-case keys", e.attrs(obj), map[string]string{"ClientID": readerID, "ClientSecret": readerSecret}, codes.OK},
+		{"workload identity", e.attrs(obj, "clientID", workloadID, "csi.storage.k8s.io/serviceAccount.tokens", tokens(e.saToken(t, "default", "workload-identity-sa"))), nil, codes.OK},
+		{"workload identity, service account not federated", e.attrs(obj, "clientID", workloadID, "csi.storage.k8s.io/serviceAccount.tokens", tokens(e.saToken(t, "default", "other-sa"))), nil, codes.Unauthenticated},
+		{"system-assigned VM managed identity", e.attrs(obj, "useVMManagedIdentity", "true"), nil, codes.OK},
+		{"user-assigned VM managed identity", e.attrs(obj, "useVMManagedIdentity", "true", "userAssignedIdentityID", userMIID), nil, codes.OK},
+		{"pod identity", e.attrs(obj, "usePodIdentity", "true", "csi.storage.k8s.io/pod.namespace", "podid"), nil, codes.OK},
+		{"pod identity, pod without binding", e.attrs(obj, "usePodIdentity", "true"), nil, codes.PermissionDenied},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := e.mount(context.Background(), tc.attrs, tc.secrets)
+			if got := status.Code(err); got != tc.code {
+				t.Fatalf("code %v (%v), want %v", got, err, tc.code)
+			}
+			if tc.code == codes.OK && files(r)["db-password"] != "second-password" {
+				t.Fatalf("files = %v", files(r))
+			}
+		})
+	}
+}
+
+// TestCacheNeverCrossesIdentities: with the cache on and another identity's
+// fetch of the same object cached, an identity without access still gets
+// PermissionDenied, and Key Vault is asked again for it.
+func TestCacheNeverCrossesIdentities(t *testing.T) {
+	e := newEnv(t, server.Config{CacheTTL: time.Hour})
+	attrs := e.attrs(objs("objectName: db-password; objectType: secret"))
+	if _, err := e.mount(context.Background(), attrs, spSecrets(readerID, readerSecret)); err != nil {
+		t.Fatal(err)
+	}
+	before := getCount(t, e, "db-password")
+	// The reader's next Mount is served from the cache: no Key Vault call.
+	if _, err := e.mount(context.Background(), attrs, spSecrets(readerID, readerSecret)); err != nil {
+		t.Fatal(err)
+	}
+	if n := getCount(t, e, "db-password"); n != before {
+		t.Fatalf("cached Mount called Key Vault: %d -> %d", before, n)
+	}
+	_, err := e.mount(context.Background(), attrs, spSecrets(outsiderID, outsiderSecret))
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("outsider got %v, want PermissionDenied", err)
+	}
+	if n := getCount(t, e, "db-password"); n == before {
+		t.Fatal("the outsider's Mount was answered from the reader's cache")
+	}
+	// The same client id with a wrong secret is another identity too.
+	_, err = e.mount(context.Background(), attrs, spSecrets(readerID, "wrong-secret"))
+	if status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("wrong secret got %v, want Unauthenticated", err)
+	}
+}
+
+// TestSingleflightCollapsesConcurrentMounts: many concurrent identical
+// Mounts with the cache off cost far fewer Key Vault reads than Mounts.
+func TestSingleflightCollapsesConcurrentMounts(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	attrs := e.attrs(objs("objectName: db-password; objectType: secret"))
+	// Warm the credential so token requests do not serialize the Mounts.
+	if _, err := e.mount(context.Background(), attrs, spSecrets(readerID, readerSecret)); err != nil {
+		t.Fatal(err)
+	}
+	// Hold every read in Key Vault long enough for the Mounts to overlap.
+	if _, err := e.emu.Admin().AddFault(faultLatency("kv1", "db-password", 300*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	before := getCount(t, e, "db-password")
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := e.mount(context.Background(), attrs, spSecrets(readerID, readerSecret))
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls := getCount(t, e, "db-password") - before; calls >= n {
+		t.Fatalf("%d concurrent Mounts made %d Key Vault reads; want them collapsed", n, calls)
+	}
+}
