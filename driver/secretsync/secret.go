@@ -1,0 +1,202 @@
+package secretsync
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+
+	ssv1 "github.com/kvcsi/kvcsi/api/secretsstore/v1"
+)
+
+// desiredSecrets reads the mounted files below targetPath and returns the Secrets spc asks for,
+// without owner references. Files are read through os.Root, so an objectName can never make the
+// driver read outside the mount, whatever symlinks a provider wrote.
+func desiredSecrets(spc *ssv1.SecretProviderClass, targetPath string) ([]*corev1.Secret, error) {
+	root, err := os.OpenRoot(targetPath)
+	if err != nil {
+		return nil, fmt.Errorf("opening the mount %s of SecretProviderClass %s/%s: %w", targetPath, spc.Namespace, spc.Name, err)
+	}
+	defer root.Close()
+	out := make([]*corev1.Secret, 0, len(spc.Spec.SecretObjects))
+	for i, so := range spc.Spec.SecretObjects {
+		s := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:        so.SecretName,
+				Namespace:   spc.Namespace,
+				Labels:      map[string]string{},
+				Annotations: maps.Clone(so.Annotations),
+			},
+			Type: corev1.SecretType(so.Type),
+			Data: make(map[string][]byte, len(so.Data)),
+		}
+		maps.Copy(s.Labels, so.Labels)
+		s.Labels[ssv1.ManagedLabel] = "true"
+		for j, d := range so.Data {
+			content, err := root.ReadFile(d.ObjectName)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil, permanent(fmt.Errorf("spec.secretObjects[%d].data[%d]: object %q is not in the mount of SecretProviderClass %s/%s: objectName must be the file name of a mounted object (its objectAlias if set) listed in spec.parameters", i, j, d.ObjectName, spc.Namespace, spc.Name))
+				}
+				return nil, fmt.Errorf("spec.secretObjects[%d].data[%d]: reading object %q of SecretProviderClass %s/%s: %w", i, j, d.ObjectName, spc.Namespace, spc.Name, err)
+			}
+			if so.Type == secretTypeTLS {
+				part, err := tlsPart(content, d.Key)
+				if err != nil {
+					return nil, permanent(fmt.Errorf("spec.secretObjects[%d].data[%d]: object %q of SecretProviderClass %s/%s for key %s of kubernetes.io/tls Secret %q %w", i, j, d.ObjectName, spc.Namespace, spc.Name, d.Key, so.SecretName, err))
+				}
+				content = part
+			}
+			s.Data[d.Key] = content
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// podOwner is the owner reference that makes the garbage collector delete a synced Secret once
+// the last pod that mounts it is gone. It names the pod itself, not the pod's controller, as the
+// AKS documentation promises (upstream's ReplicaSet owner, issue #1770, keeps the Secret after a
+// Deployment scales to zero).
+func podOwner(name string, uid types.UID) metav1.OwnerReference {
+	return metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: name, UID: uid}
+}
+
+func hasOwner(refs []metav1.OwnerReference, uid types.UID) bool {
+	for _, r := range refs {
+		if r.UID == uid {
+			return true
+		}
+	}
+	return false
+}
+
+// upsert creates want, or patches the existing Secret towards it. It reports whether the Secret's
+// data was created or changed.
+//
+// The patch is a JSON merge patch pinned to the resourceVersion it was computed from: labels and
+// annotations are merged key by key (keys others added stay), owner references are the current
+// list plus the pod, and data is replaced because the Secret's content belongs to the sync.
+func (s *Syncer) upsert(ctx context.Context, want *corev1.Secret, owner metav1.OwnerReference) (changed bool, err error) {
+	client := s.client.CoreV1().Secrets(want.Namespace)
+	if s.lister != nil {
+		// The informer's copy lets the common case, nothing to do, cost no API call.
+		if cur, err := s.lister.Secrets(want.Namespace).Get(want.Name); err == nil && upToDate(cur, want, owner.UID) {
+			return false, nil
+		}
+	}
+	err = retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		changed = false
+		cur, err := client.Get(ctx, want.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			create := want.DeepCopy()
+			create.OwnerReferences = []metav1.OwnerReference{owner}
+			_, err = client.Create(ctx, create, metav1.CreateOptions{})
+			if apierrors.IsAlreadyExists(err) {
+				return apierrors.NewConflict(corev1.Resource("secrets"), want.Name, err)
+			}
+			changed = err == nil
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		if cur.Labels[ssv1.ManagedLabel] != "true" {
+			return permanent(fmt.Errorf("Secret %s/%s exists and is not managed by the driver (no label %s=true); it is left alone: rename spec.secretObjects secretName or delete the Secret", want.Namespace, want.Name, ssv1.ManagedLabel))
+		}
+		if cur.Type != want.Type {
+			return permanent(fmt.Errorf("Secret %s/%s has type %s but the SecretProviderClass asks for %s; a Secret's type cannot change: delete the Secret and the driver recreates it", want.Namespace, want.Name, cur.Type, want.Type))
+		}
+		patch, dataChanged := mergePatch(cur, want, owner)
+		if patch == nil {
+			return nil
+		}
+		body, err := json.Marshal(patch)
+		if err != nil {
+			return err
+		}
+		_, err = client.Patch(ctx, want.Name, types.MergePatchType, body, metav1.PatchOptions{})
+		changed = err == nil && dataChanged
+		return err
+	})
+	return changed, err
+}
+
+// upToDate says whether cur already has everything want has.
+func upToDate(cur, want *corev1.Secret, owner types.UID) bool {
+	if cur.Type != want.Type || !hasOwner(cur.OwnerReferences, owner) || !dataEqual(cur.Data, want.Data) {
+		return false
+	}
+	return containsAll(cur.Labels, want.Labels) && containsAll(cur.Annotations, want.Annotations)
+}
+
+func containsAll(have, want map[string]string) bool {
+	for k, v := range want {
+		if hv, ok := have[k]; !ok || hv != v {
+			return false
+		}
+	}
+	return true
+}
+
+func dataEqual(a, b map[string][]byte) bool {
+	return maps.EqualFunc(a, b, bytes.Equal)
+}
+
+// mergePatch returns the patch from cur to want, or nil when there is nothing to change.
+func mergePatch(cur, want *corev1.Secret, owner metav1.OwnerReference) (patch map[string]any, dataChanged bool) {
+	meta := map[string]any{}
+	if !containsAll(cur.Labels, want.Labels) {
+		meta["labels"] = want.Labels
+	}
+	if !containsAll(cur.Annotations, want.Annotations) {
+		meta["annotations"] = want.Annotations
+	}
+	if !hasOwner(cur.OwnerReferences, owner.UID) {
+		meta["ownerReferences"] = append(append([]metav1.OwnerReference{}, cur.OwnerReferences...), owner)
+	}
+	body := map[string]any{}
+	if !dataEqual(cur.Data, want.Data) {
+		data := map[string]any{}
+		for k := range cur.Data {
+			if _, keep := want.Data[k]; !keep {
+				data[k] = nil
+			}
+		}
+		for k, v := range want.Data {
+			data[k] = v
+		}
+		body["data"] = data
+		dataChanged = true
+	}
+	if len(meta) == 0 && len(body) == 0 {
+		return nil, false
+	}
+	meta["resourceVersion"] = cur.ResourceVersion
+	body["metadata"] = meta
+	return body, dataChanged
+}
+
+// permanentError marks failures that retrying cannot fix until the user changes something
+// (the SecretProviderClass, the provider's objects, or a conflicting Secret).
+type permanentError struct{ error }
+
+func (e permanentError) Unwrap() error { return e.error }
+
+func permanent(err error) error { return permanentError{err} }
+
+// IsPermanent reports whether err needs a user's change rather than a retry.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p) || apierrors.IsInvalid(err)
+}
