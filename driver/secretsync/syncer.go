@@ -245,4 +245,5 @@ func (s *Syncer) drop(key retryKey) {
 	s.queue.Forget(key)
 	s.pending.delete(key)
 }
+
 var _ driver.PublishHook = (*Syncer)(nil)
