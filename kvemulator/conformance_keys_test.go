@@ -399,3 +399,41 @@ func TestKeySoftDeleteRecoverPurgeBackupRestore(t *testing.T) {
 	_, err = kc.RestoreKey(ctx, azkeys.RestoreKeyParameters{KeyBackup: backup.Value}, nil)
 	wantCode(t, err, http.StatusConflict, "Conflict")
 }
+
+func TestKeyRotationPolicy(t *testing.T) {
+	e := startEmu(t)
+	kc := e.keysClient("kv1")
+	if _, err := kc.CreateKey(ctx, "rotated", azkeys.CreateKeyParameters{Kty: ptr(azkeys.KeyTypeEC)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	def, err := kc.GetKeyRotationPolicy(ctx, "rotated", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(def.LifetimeActions) != 1 || *def.LifetimeActions[0].Action.Type != azkeys.KeyRotationPolicyActionNotify || *def.LifetimeActions[0].Trigger.TimeBeforeExpiry != "P30D" {
+		t.Errorf("default policy = %+v", def.KeyRotationPolicy)
+	}
+	policy := azkeys.KeyRotationPolicy{
+		Attributes: &azkeys.KeyRotationPolicyAttributes{ExpiryTime: ptr("P90D")},
+		LifetimeActions: []*azkeys.LifetimeAction{{
+			Action:  &azkeys.LifetimeActionType{Type: ptr(azkeys.KeyRotationPolicyActionRotate)},
+			Trigger: &azkeys.LifetimeActionTrigger{TimeAfterCreate: ptr("P60D")},
+		}},
+	}
+	set, err := kc.UpdateKeyRotationPolicy(ctx, "rotated", policy, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := kc.GetKeyRotationPolicy(ctx, "rotated", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *got.Attributes.ExpiryTime != "P90D" || *got.LifetimeActions[0].Trigger.TimeAfterCreate != "P60D" || *got.ID != *set.ID || got.Attributes.Created == nil {
+		t.Errorf("stored policy = %+v %+v", got.Attributes, got.LifetimeActions[0].Trigger)
+	}
+	policy.LifetimeActions[0].Trigger.TimeAfterCreate = ptr("60 days")
+	_, err = kc.UpdateKeyRotationPolicy(ctx, "rotated", policy, nil)
+	wantCode(t, err, http.StatusBadRequest, "BadParameter")
+	_, err = kc.GetKeyRotationPolicy(ctx, "missing", nil)
+	wantCode(t, err, http.StatusNotFound, "KeyNotFound")
+}
