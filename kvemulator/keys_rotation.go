@@ -48,7 +48,9 @@ type keyObjectExtra struct {
 // isoDuration matches the ISO 8601 durations Key Vault takes (P90D, P1Y2M, PT12H, ...).
 var isoDuration = regexp.MustCompile(`^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+S)?)?$`)
 
-func validDuration(s string) bool { return s != "P" && !strings.HasSuffix(s, "T") && isoDuration.MatchString(s) }
+func validDuration(s string) bool {
+	return s != "P" && !strings.HasSuffix(s, "T") && isoDuration.MatchString(s)
+}
 
 func (p *rotationPolicy) validate() error {
 	if p.Attributes.ExpiryTime != "" && !validDuration(p.Attributes.ExpiryTime) {
