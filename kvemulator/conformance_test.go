@@ -9,6 +9,8 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -183,20 +185,9 @@ func TestDisabledVersionIs403SecretDisabled(t *testing.T) {
 	c := e.secrets("kv1", e.secretCred(readerClientID, "reader-client-secret"))
 	_, err := c.GetSecret(ctx, "retired", "", nil)
 	wantCode(t, err, http.StatusForbidden, "Forbidden")
-	if re := respErr(t, err); !contains(re.Error(), "SecretDisabled") {
+	if re := respErr(t, err); !strings.Contains(re.Error(), "SecretDisabled") {
 		t.Fatalf("want inner code SecretDisabled in %v", err)
 	}
-}
-
-func contains(s, sub string) bool { return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0) }
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 func TestOneChallengeRoundTripPerClient(t *testing.T) {
@@ -231,12 +222,12 @@ func TestPagingOverMoreThan25(t *testing.T) {
 	c := e.secrets("kv1", e.secretCred(adminClientID, "admin-client-secret"))
 	const n = 60
 	for i := 0; i < n; i++ {
-		if _, err := c.SetSecret(ctx, "page-"+itoa(i), azsecrets.SetSecretParameters{Value: ptr("x")}, nil); err != nil {
+		if _, err := c.SetSecret(ctx, "page-"+strconv.Itoa(i), azsecrets.SetSecretParameters{Value: ptr("x")}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for i := 0; i < 30; i++ {
-		if _, err := c.SetSecret(ctx, "many-versions", azsecrets.SetSecretParameters{Value: ptr(itoa(i))}, nil); err != nil {
+		if _, err := c.SetSecret(ctx, "many-versions", azsecrets.SetSecretParameters{Value: ptr(strconv.Itoa(i))}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -287,7 +278,7 @@ func TestSoftDeleteCycle(t *testing.T) {
 	wantCode(t, err, http.StatusNotFound, "SecretNotFound")
 	_, err = c.SetSecret(ctx, "db-password", azsecrets.SetSecretParameters{Value: ptr("reuse")}, nil)
 	wantCode(t, err, http.StatusConflict, "Conflict")
-	if !contains(err.Error(), "ObjectIsDeletedButRecoverable") {
+	if !strings.Contains(err.Error(), "ObjectIsDeletedButRecoverable") {
 		t.Fatalf("want ObjectIsDeletedButRecoverable in %v", err)
 	}
 	found := false
@@ -378,7 +369,7 @@ func TestIdentityWithoutAccessIs403(t *testing.T) {
 	c := e.secrets("kv1", e.secretCred(outsiderClient, "outsider-client-secret"))
 	_, err := c.GetSecret(ctx, "db-password", "", nil)
 	wantCode(t, err, http.StatusForbidden, "Forbidden")
-	if !contains(err.Error(), "does not have secrets get permission") {
+	if !strings.Contains(err.Error(), "does not have secrets get permission") {
 		t.Fatalf("message: %v", err)
 	}
 	// A reader cannot write.
@@ -396,10 +387,10 @@ func TestWrongClientSecretFailsAtTokenEndpoint(t *testing.T) {
 	e := startEmu(t)
 	c := e.secrets("kv1", e.secretCred(readerClientID, "not-the-secret"))
 	_, err := c.GetSecret(ctx, "db-password", "", nil)
-	if err == nil || !contains(err.Error(), "AADSTS7000215") {
+	if err == nil || !strings.Contains(err.Error(), "AADSTS7000215") {
 		t.Fatalf("want AADSTS7000215, got %v", err)
 	}
-	if contains(err.Error(), "not-the-secret") {
+	if strings.Contains(err.Error(), "not-the-secret") {
 		t.Fatal("the error echoes the secret")
 	}
 }
@@ -455,15 +446,4 @@ func TestThrottlingAtConfiguredLimit(t *testing.T) {
 	if codes[2] != 200 || codes[3] != 429 || codes[4] != 429 {
 		t.Fatalf("codes %v, want 3×200 then 429s", codes)
 	}
-}
-
-func itoa(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	s := ""
-	for ; i > 0; i /= 10 {
-		s = string(rune('0'+i%10)) + s
-	}
-	return s
 }
