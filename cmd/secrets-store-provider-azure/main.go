@@ -61,7 +61,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.StringVar(&f.caBundle, "ca-bundle", "", "PEM file of extra CA certificates to trust (private clouds, emulators)")
 	fs.DurationVar(&f.cacheTTL, "cache-ttl", 10*time.Second, "how long a fetched object is reused for the same identity; keep it well under the driver's --rotation-poll-interval; 0 disables")
 	fs.StringVar(&f.nmiEndpoint, "nmi-endpoint", "http://localhost:2579", "aad-pod-identity NMI endpoint for usePodIdentity")
-	fs.IntVar(&f.verbosity, "v", 0, "log verbosity; 0 logs one line per Mount at info")
+	fs.IntVar(&f.verbosity, "v", 0, "log verbosity; 4 and above also log each object fetched (names, never values)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -94,9 +94,13 @@ func realMain(args []string) error {
 		fmt.Println(buildinfo.Version)
 		return nil
 	}
-	var h slog.Handler = slog.NewTextHandler(os.Stderr, nil)
+	lv := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if f.verbosity >= 4 {
+		lv.Level = slog.LevelDebug
+	}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, lv)
 	if f.logJSON {
-		h = slog.NewJSONHandler(os.Stderr, nil)
+		h = slog.NewJSONHandler(os.Stderr, lv)
 	}
 	log := slog.New(h)
 

@@ -89,6 +89,9 @@ func (s *Server) mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alph
 	}
 	t := keyvault.Target{VaultName: m.KeyVaultName, VaultURL: m.VaultURL(), IdentityKey: idKey, Credential: cred}
 
+	for _, o := range m.Objects {
+		s.log.Debug("object", "pod", m.PodNamespace+"/"+m.PodName, "object", o.Describe(), "file", o.FileName())
+	}
 	results := make([]objectResult, len(m.Objects))
 	sem := make(chan struct{}, s.cfg.MaxConcurrentFetches)
 	var wg sync.WaitGroup
