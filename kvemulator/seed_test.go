@@ -19,6 +19,14 @@ func TestSeedExampleIsValid(t *testing.T) {
 	if kv1 == nil || len(kv1.Secrets["db-password"].Versions) != 2 {
 		t.Fatalf("kv1/db-password should have 2 versions: %+v", kv1)
 	}
+	kv2 := st.Vaults["kv2"]
+	if len(kv2.Keys["signing-key"].Versions) != 2 || kv2.Certificates["web-cert"] == nil {
+		t.Fatalf("kv2 keys/certificates not seeded: %+v", kv2)
+	}
+	certVer := kv2.Certificates["web-cert"].Latest().Version
+	if s := kv2.Secrets["web-cert"].Latest(); s == nil || s.Version != certVer || !s.Managed {
+		t.Fatal("the certificate's backing secret must share its version and be managed")
+	}
 	if kv1.Secrets["retired"].Latest().Attributes.IsEnabled() {
 		t.Fatal("retired's latest version should be disabled")
 	}
