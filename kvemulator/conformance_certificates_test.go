@@ -3,6 +3,7 @@ package kvemulator_test
 import (
 	"crypto"
 	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -14,8 +15,11 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/kvcsi/kvcsi/kvemulator"
 )
 
 // certsClient is the real azcertificates client at default options, as app-admin.
@@ -430,4 +434,46 @@ func TestCertificatePagingAndSoftDeleteCycle(t *testing.T) {
 	}
 	_, err = sc.GetSecret(ctx, "cert-01", "", nil)
 	wantCode(t, err, http.StatusForbidden, "Forbidden")
+}
+
+// TestKeysAndCertificatesSurviveRestart persists state, restarts the emulator on the same
+// state directory and uses the key and certificate created before.
+func TestKeysAndCertificatesSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	withState := func(c *kvemulator.Config) { c.StateDir = dir }
+	e := startEmu(t, withState)
+	key, err := e.keysClient("kv1").CreateKey(ctx, "durable", azkeys.CreateKeyParameters{Kty: ptr(azkeys.KeyTypeEC)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, err := e.certsClient("kv1").ImportCertificate(ctx, "durable-cert", azcertificates.ImportCertificateParameters{
+		Base64EncodedCertificate: ptr(readCryptoTestdata(t, "chain-password.pfx64")), Password: ptr("chainpw")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+
+	e2 := startEmu(t, withState)
+	kc := e2.keysClient("kv1")
+	got, err := kc.GetKey(ctx, "durable", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Key.X) != string(key.Key.X) {
+		t.Fatal("key material changed across the restart")
+	}
+	digest := sha256.Sum256([]byte("after restart"))
+	sig, err := kc.Sign(ctx, "durable", "", azkeys.SignParameters{Algorithm: ptr(azkeys.SignatureAlgorithmES256), Value: digest[:]}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyLocally(t, publicKeyOf(t, key.Key), azkeys.SignatureAlgorithmES256, crypto.SHA256, digest[:], sig.Result)
+	cert, err := e2.certsClient("kv1").GetCertificate(ctx, "durable-cert", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cert.ID.Version() != imp.ID.Version() || string(cert.CER) != string(imp.CER) || *cert.Policy.IssuerParameters.Name != "Unknown" {
+		t.Errorf("certificate changed across the restart: %s", *cert.ID)
+	}
+	checkBacking(t, e2, cert.Certificate, "application/x-pkcs12", 2)
 }
