@@ -121,6 +121,10 @@ func realMain(args []string) error {
 	if err != nil {
 		return err
 	}
+	// Signals are caught before the socket exists, so a SIGTERM to a
+	// provider that is serving always stops it gracefully.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
 	sock, err := server.SocketPath(f.endpoint)
 	if err != nil {
 		return err
@@ -131,8 +135,6 @@ func realMain(args []string) error {
 	}
 	g := srv.GRPCServer()
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	errc := make(chan error, 3)
 	var https []*http.Server
 	serveHTTP := func(port int, path string, hnd http.Handler) {

@@ -1,10 +1,19 @@
 package main
 
 import (
+	"context"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/kvcsi/kvcsi/api/provider/v1alpha1"
 )
 
 func TestFlagDefaultsAreUpstreams(t *testing.T) {
@@ -55,3 +64,40 @@ func TestCABundleMustHoldCertificates(t *testing.T) {
 }
 
 func writeFile(p, s string) error { return os.WriteFile(p, []byte(s), 0o644) }
+
+// TestServeAndStopOnSIGTERM runs the binary's main in-process: it serves
+// Version and health on the socket, and SIGTERM stops it gracefully and
+// removes the socket.
+func TestServeAndStopOnSIGTERM(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "azure.sock")
+	done := make(chan error, 1)
+	go func() {
+		done <- realMain([]string{"--endpoint", "unix://" + sock, "--healthz-port", "0", "--prometheus-port", "0"})
+	}()
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// WaitForReady rides out the moments before the socket exists.
+	v, err := v1alpha1.NewCSIDriverProviderClient(conn).Version(context.Background(), &v1alpha1.VersionRequest{Version: "v1alpha1"}, grpc.WaitForReady(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.RuntimeName != "secrets-store-provider-azure" {
+		t.Fatalf("Version = %+v", v)
+	}
+	h, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
+	if err != nil || h.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health = %v, %v", h, err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("realMain after SIGTERM: %v", err)
+	}
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Fatalf("socket left behind: %v", err)
+	}
+}
