@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -24,8 +26,10 @@ import (
 // the data plane. Its key lives in the state or TLS directory when one is
 // configured, so tokens survive a restart like the rest of the state.
 type issuer struct {
-	key *rsa.PrivateKey
-	kid string
+	key      *rsa.PrivateKey
+	kid      string
+	verified sync.Map // sha256(token) → AccessClaims
+	cached   atomic.Int64
 }
 
 // AccessClaims are the claims of an emulator access token (a v1 Entra token
@@ -133,6 +137,37 @@ func audienceOK(aud []string, addr vaultAddr) bool {
 	return false
 }
 
+// verifiedCacheMax bounds the cache of verified tokens; it is cleared when full.
+const verifiedCacheMax = 4096
+
+// verify checks a token's signature and time claims. A token whose signature
+// already verified is found in a cache keyed by its hash, so the RSA
+// verification runs once per token rather than once per request; the expiry
+// is still checked every time.
+func (is *issuer) verify(tok string) (AccessClaims, error) {
+	key := sha256.Sum256([]byte(tok))
+	if c, ok := is.verified.Load(key); ok {
+		claims := c.(AccessClaims)
+		if claims.ExpiresAt == nil || !time.Now().Before(claims.ExpiresAt.Time) {
+			return claims, jwt.ErrTokenExpired
+		}
+		return claims, nil
+	}
+	var claims AccessClaims
+	_, err := jwt.ParseWithClaims(tok, &claims, func(t *jwt.Token) (any, error) {
+		return &is.key.PublicKey, nil
+	}, jwt.WithValidMethods([]string{"RS256"}), jwt.WithLeeway(0), jwt.WithExpirationRequired())
+	if err != nil {
+		return claims, err
+	}
+	if is.cached.Add(1) > verifiedCacheMax {
+		is.verified.Clear()
+		is.cached.Store(1)
+	}
+	is.verified.Store(key, claims)
+	return claims, nil
+}
+
 // authenticate checks the bearer token: signature, expiry, audience and the
 // vault's tenant. Every failure is a 401 with the challenge, as the service
 // answers, so a client can fetch a fresh token.
@@ -142,10 +177,7 @@ func (s *Server) authenticate(r *http.Request, addr vaultAddr) (*Principal, *API
 	if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
 		return nil, ErrMissingToken()
 	}
-	var claims AccessClaims
-	_, err := jwt.ParseWithClaims(strings.TrimSpace(tok), &claims, func(t *jwt.Token) (any, error) {
-		return &s.tokens.key.PublicKey, nil
-	}, jwt.WithValidMethods([]string{"RS256"}), jwt.WithLeeway(0))
+	claims, err := s.tokens.verify(strings.TrimSpace(tok))
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return nil, ErrUnauthorized("AKV10022: The access token has expired; get a new token from the token endpoint.")
