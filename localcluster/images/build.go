@@ -97,6 +97,16 @@ type content struct {
 func (o *Options) collect(s spec, binPath string) (content, error) {
 	var c content
 	var err error
+	check := binPath
+	if s.busybox {
+		check = o.BusyboxPath
+	}
+	if err := checkStaticELF(check, o.GOARCH); err != nil {
+		if s.busybox {
+			return c, fmt.Errorf("busybox: %w (install Debian's busybox-static: make deps, or set Options.BusyboxPath)", err)
+		}
+		return c, err
+	}
 	if s.busybox {
 		if c.binary, err = os.ReadFile(o.BusyboxPath); err != nil {
 			return c, fmt.Errorf("read busybox: %w (install Debian's busybox-static: make deps, or set Options.BusyboxPath)", err)

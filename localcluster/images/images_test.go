@@ -74,7 +74,7 @@ func readBack(t *testing.T, img Image) (v1.Image, *v1.ConfigFile, map[string]ima
 
 // tinyBinary builds cmd/pause (small and quick) for recipes tests that need
 // a static binary but not the real one.
-func tinyBinary(t *testing.T) string {
+func tinyBinary(t testing.TB) string {
 	t.Helper()
 	out := t.TempDir()
 	if _, err := Build(context.Background(), Options{Version: "tiny", OutDir: out, Only: []string{"pause"}}); err != nil {
@@ -83,7 +83,7 @@ func tinyBinary(t *testing.T) string {
 	return filepath.Join(out, ".bin", runtime.GOARCH, "pause")
 }
 
-func needHostInputs(t *testing.T) {
+func needHostInputs(t testing.TB) {
 	t.Helper()
 	for _, p := range []string{"/bin/busybox", "/etc/ssl/certs/ca-certificates.crt"} {
 		if _, err := os.Stat(p); err != nil {
@@ -317,6 +317,27 @@ func TestBadOptions(t *testing.T) {
 			}
 		})
 	}
+	t.Run("dynamic binary", func(t *testing.T) {
+		dyn := "/bin/ls" // Debian's coreutils are dynamically linked
+		if err := checkStaticELF(dyn, runtime.GOARCH); err == nil {
+			t.Skipf("needs a dynamically linked %s to test with", dyn)
+		}
+		_, err := Build(context.Background(), Options{OutDir: t.TempDir(), Only: []string{"kvcsi"}, Binaries: map[string]string{"kvcsi": dyn}})
+		if err == nil || !strings.Contains(err.Error(), "dynamically linked") || !strings.Contains(err.Error(), "kvcsi") {
+			t.Errorf("Build with a dynamic binary = %v, want an error naming the image and the cause", err)
+		}
+	})
+	t.Run("wrong architecture", func(t *testing.T) {
+		needHostInputs(t)
+		other := "arm64"
+		if runtime.GOARCH == "arm64" {
+			other = "amd64"
+		}
+		_, err := Build(context.Background(), Options{OutDir: t.TempDir(), GOARCH: other, Only: []string{"busybox"}})
+		if err == nil || !strings.Contains(err.Error(), "GOARCH="+other) {
+			t.Errorf("busybox for %s from the host's busybox = %v, want an architecture error", other, err)
+		}
+	})
 	var missing *MissingSourceError
 	_, err := Build(context.Background(), Options{RepoRoot: fakeRoot, OutDir: t.TempDir(), Only: []string{"kvcsi"}})
 	if !errors.As(err, &missing) || !slices.Equal(missing.Names, []string{"kvcsi"}) {
