@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -62,6 +63,12 @@ func Classify(err error, vault string) *Failure {
 		return &Failure{codes.Unavailable, "pod_identity", nmi.Msg}
 	case errors.As(err, &re):
 		return classifyResponse(re, vault)
+	case strings.Contains(err.Error(), "isn't configured to acquire tokens for tenant"):
+		t := "another tenant"
+		if m := tenantRE.FindStringSubmatch(err.Error()); m != nil {
+			t = "tenant " + m[1]
+		}
+		return &Failure{codes.InvalidArgument, "tenant_mismatch", fmt.Sprintf("key vault %q belongs to %s, not to the tenantID given: set tenantID to the vault's tenant", vault, t)}
 	case errors.As(err, &dns) && dns.IsNotFound:
 		if vault != "" && strings.HasPrefix(dns.Name, vault+".") {
 			return &Failure{codes.NotFound, "vault_not_found", fmt.Sprintf("key vault %q does not exist: its DNS name %s does not resolve; check keyvaultName and cloudName", vault, dns.Name)}
@@ -74,6 +81,8 @@ func Classify(err error, vault string) *Failure {
 	}
 	return &Failure{codes.Internal, "internal", firstLine(err)}
 }
+
+var tenantRE = regexp.MustCompile(`for tenant "([^"]+)"`)
 
 func quote(s string) string { return fmt.Sprintf("%q", s) }
 

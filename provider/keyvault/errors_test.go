@@ -47,6 +47,7 @@ func TestClassify(t *testing.T) {
 		{"other DNS", &net.DNSError{Err: "no such host", Name: "login.example", IsNotFound: true}, codes.Unavailable, "dns", "login.example"},
 		{"connection refused", &net.OpError{Op: "dial", Err: fmt.Errorf("connection refused")}, codes.Unavailable, "network", "kv1"},
 		{"deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), codes.DeadlineExceeded, "deadline", "deadline passed"},
+		{"tenant mismatch", fmt.Errorf(`ClientSecretCredential isn't configured to acquire tokens for tenant "1111". To enable…`), codes.InvalidArgument, "tenant_mismatch", `belongs to tenant 1111`},
 		{"canceled", context.Canceled, codes.Canceled, "canceled", "canceled"},
 		{"NMI refusal", &auth.NMIError{Msg: "pod identity: NMI returned HTTP 403", Status: 403}, codes.PermissionDenied, "pod_identity", "NMI"},
 		{"NMI down", &auth.NMIError{Msg: "pod identity: unreachable", Unavailable: true}, codes.Unavailable, "pod_identity", "unreachable"},

@@ -12,6 +12,10 @@ import (
 // objectFields are the keys of one object document, as upstream spells them.
 var objectFields = []string{"objectName", "objectAlias", "objectType", "objectVersion", "objectFormat", "objectEncoding", "objectVersionHistory", "filePermission"}
 
+// MaxFiles bounds the files one Mount may write, so that a SecretProviderClass
+// cannot make the provider (or the driver) hold millions of files.
+const MaxFiles = 10000
+
 // ParseObjects parses the objects parameter: a YAML mapping with key
 // "array" whose items are YAML documents (usually block strings) describing
 // one object each. defaultMode is the mode for objects without filePermission.
@@ -48,6 +52,13 @@ func ParseObjects(raw string, defaultMode os.FileMode) ([]Object, error) {
 			return nil, err
 		}
 		objs = append(objs, o)
+	}
+	total := 0
+	for _, o := range objs {
+		total += max(o.VersionHistory, 1)
+	}
+	if total > MaxFiles {
+		return nil, errf("objects", "objects would write %d files; at most %d per volume: split the objects over several SecretProviderClasses or lower objectVersionHistory", total, MaxFiles)
 	}
 	var paths []string
 	var owners []int

@@ -212,6 +212,10 @@ func TestParseObjects(t *testing.T) {
 		{name: "unclean alias", objects: doc("objectName: s; objectType: secret; objectAlias: a//b"), field: "objectAlias", msg: "not a clean path"},
 		{name: "same file twice", objects: doc("objectName: s; objectType: secret", "objectName: t; objectType: secret; objectAlias: s"), field: "objectAlias", msg: `both write the file "s"`},
 		{name: "file used as a directory", objects: doc("objectName: s; objectType: secret; objectVersionHistory: 2", "objectName: t; objectType: secret; objectAlias: s"), field: "objectAlias", msg: "as a directory"},
+		{name: "too many files", objects: doc("objectName: s; objectType: secret; objectVersionHistory: 1000", "objectName: t; objectType: secret; objectVersionHistory: 1000", "objectName: u; objectType: secret; objectVersionHistory: 1000",
+			"objectName: v; objectType: secret; objectVersionHistory: 1000", "objectName: w; objectType: secret; objectVersionHistory: 1000", "objectName: x; objectType: secret; objectVersionHistory: 1000",
+			"objectName: y; objectType: secret; objectVersionHistory: 1000", "objectName: z; objectType: secret; objectVersionHistory: 1000", "objectName: a; objectType: secret; objectVersionHistory: 1000",
+			"objectName: b; objectType: secret; objectVersionHistory: 1000", "objectName: c; objectType: secret"), field: "objects", msg: "at most 10000 per volume"},
 		{name: "nested value", objects: "array:\n  - objectName: [a]\n    objectType: secret\n", field: "objectName", msg: "must be a single value"},
 	}
 	for _, tc := range tests {

@@ -180,6 +180,8 @@ func TestMountErrors(t *testing.T) {
 			[]string{"objectName:db-password"}},
 		{"vault that does not exist", e.attrs(objs("objectName: db-password; objectType: secret"), "keyvaultName", "no-such-vault"), spSecrets(readerID, readerSecret), codes.NotFound,
 			[]string{"no-such-vault", "keyvaultName"}},
+		{"tenant of another vault", e.attrs(objs("objectName: db-password; objectType: secret"), "tenantID", "22222222-2222-2222-2222-222222222222"), spSecrets(readerID, readerSecret), codes.InvalidArgument,
+			[]string{"belongs to tenant 11111111-1111-1111-1111-111111111111", "set tenantID"}},
 		{"bad parameters", e.attrs(objs("objectName: db-password; objectType: secrets")), spSecrets(readerID, readerSecret), codes.InvalidArgument,
 			[]string{"objectType", "secret, key or cert"}},
 		{"no identity", e.attrs(objs("objectName: db-password; objectType: secret")), nil, codes.InvalidArgument,
