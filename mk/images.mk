@@ -6,3 +6,14 @@ IMAGES ?=
 .PHONY: images
 images: ## build the OCI image tarballs into _output/images (IMAGES=pause,busybox picks some)
 	$(GO) run ./localcluster/images/cmd/build-images --version '$(VERSION)' --out '$(IMAGES_DIR)' $(if $(IMAGES),--only '$(IMAGES)')
+
+KIND ?= kind
+KIND_CLUSTER_NAME ?= kind
+
+.PHONY: images-kind-load
+images-kind-load: ## build the images and `kind load image-archive` each into $(KIND_CLUSTER_NAME) (what make e2e needs)
+	@set -e; tarballs=$$($(GO) run ./localcluster/images/cmd/build-images -q --version '$(VERSION)' --out '$(IMAGES_DIR)'); \
+	for t in $$tarballs; do \
+	  echo "kind load image-archive $$t --name $(KIND_CLUSTER_NAME)"; \
+	  $(KIND) load image-archive "$$t" --name '$(KIND_CLUSTER_NAME)'; \
+	done

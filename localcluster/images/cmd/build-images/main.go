@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -67,18 +68,10 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "%-10s %-60s %s\n", state, img.Ref, img.Path)
 	}
 	if len(built) > 0 {
-		m, err := images.ReadManifest(filepathDir(built[0].Path))
+		m, err := images.ReadManifest(filepath.Dir(built[0].Path))
 		if err == nil && len(m.Missing) > 0 {
 			fmt.Fprintf(stderr, "not built (no ./cmd/<name> in this tree yet): %s\n", strings.Join(m.Missing, ", "))
 		}
 	}
 	return nil
-}
-
-func filepathDir(p string) string {
-	i := strings.LastIndex(p, "/")
-	if i < 0 {
-		return "."
-	}
-	return p[:i]
 }
