@@ -135,12 +135,12 @@ var (
 func Parse(attributes, secrets, permission string, d Defaults) (*Mount, error) {
 	attrs := map[string]string{}
 	if err := json.Unmarshal([]byte(attributes), &attrs); err != nil {
-		return nil, errf("attributes", "failed to unmarshal attributes, error: %v; the driver must send the SecretProviderClass parameters as a JSON object of strings", err)
+		return nil, errf("attributes", "failed to unmarshal attributes, error: %s; the driver must send the SecretProviderClass parameters as a JSON object of strings", jsonErrNoValue(err))
 	}
 	sec := map[string]string{}
 	if strings.TrimSpace(secrets) != "" {
 		if err := json.Unmarshal([]byte(secrets), &sec); err != nil {
-			return nil, errf("secrets", "failed to unmarshal secrets, error: %v; the nodePublishSecretRef data must be a JSON object of strings", err)
+			return nil, errf("secrets", "failed to unmarshal secrets, error: %s; the nodePublishSecretRef data must be a JSON object of strings", jsonErrNoValue(err))
 		}
 	}
 	mode := os.FileMode(0o644)
@@ -296,7 +296,7 @@ func jsonErrNoValue(err error) string {
 	if se, ok := err.(*json.SyntaxError); ok {
 		return fmt.Sprintf("invalid JSON at offset %d", se.Offset)
 	}
-	return "the value is not a JSON object of {token, expirationTimestamp}"
+	return "the value does not have the expected JSON shape"
 }
 
 // CheckFileName enforces what the atomic writer accepts and what stops

@@ -72,6 +72,7 @@ func TestParseErrors(t *testing.T) {
 		{"vault url", base("keyvaultName", "https://kv1.vault.azure.net"), spSecrets, "", "keyvaultName", "Invalid vault name"},
 		{"bad permission", base(), spSecrets, "oops", "permission", "failed to unmarshal file permission"},
 		{"attributes not json", nil, spSecrets, "", "attributes", "failed to unmarshal attributes"},
+		{"secrets not json, value not echoed", base(), `{"clientsecret": s3cr3t}`, "", "secrets", "invalid JSON at offset"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,6 +87,9 @@ func TestParseErrors(t *testing.T) {
 			}
 			if pe.Field != tc.field || !strings.Contains(pe.Msg, tc.msg) {
 				t.Fatalf("got field %q msg %q; want field %q containing %q", pe.Field, pe.Msg, tc.field, tc.msg)
+			}
+			if strings.Contains(pe.Msg, "s3cr3t") || strings.Contains(pe.Msg, "sec") && strings.Contains(pe.Msg, "CLIENTSECRET") {
+				t.Fatalf("message echoes a secret: %s", pe.Msg)
 			}
 		})
 	}
