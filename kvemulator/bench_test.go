@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -43,6 +44,7 @@ func BenchmarkGetSecret(b *testing.B) {
 		w.Write(body)
 	}))
 	bare.TLS = &tls.Config{}
+	bare.Config.ErrorLog = log.New(io.Discard, "", 0) // client-side dial races log handshake EOFs
 	bare.StartTLS()
 	defer bare.Close()
 
