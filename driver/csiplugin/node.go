@@ -1,0 +1,152 @@
+package csiplugin
+
+import (
+	"context"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	secretsstorev1 "github.com/kvcsi/kvcsi/api/secretsstore/v1"
+	"github.com/kvcsi/kvcsi/driver"
+	"github.com/kvcsi/kvcsi/driver/mount"
+	"github.com/kvcsi/kvcsi/driver/providerclient"
+	"github.com/kvcsi/kvcsi/driver/tmpfs"
+	"github.com/go-logr/logr"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+)
+
+// NodePublishVolume mounts one secrets-store volume, in small steps:
+// validate, read the volume context, get the SecretProviderClass, check the
+// provider name, mount a tmpfs, fill it (provider Mount, path validation,
+// atomic write), unmount again if that failed, then run the hooks. A call
+// for a target that is already mounted (kubelet's republish) refreshes the
+// content and keeps the old content if the provider fails.
+func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolumeRequest) (resp *csi.NodePublishVolumeResponse, err error) {
+	provider := ""
+	defer func() {
+		if err != nil {
+			s.cfg.Metrics.NodePublishFailed(provider, mount.ErrorType(err))
+		} else {
+			s.cfg.Metrics.NodePublishOK(provider)
+		}
+	}()
+	if err := validatePublish(req); err != nil {
+		return nil, err
+	}
+	pr, err := parsePublish(req)
+	if err != nil {
+		return nil, err
+	}
+	log := logr.FromContextOrDiscard(ctx).WithValues("pod", pr.PodNamespace+"/"+pr.PodName, "secretProviderClass", pr.SPCName, "target", pr.TargetPath)
+
+	spc, err := s.getSPC(ctx, pr)
+	if err != nil {
+		return nil, err
+	}
+	provider = string(spc.Spec.Provider)
+	if err := providerclient.ValidateName(provider); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "secretproviderclass %s/%s: %s", pr.PodNamespace, pr.SPCName, status.Convert(err).Message())
+	}
+
+	unlock := s.locks.lock(pr.TargetPath)
+	defer unlock()
+
+	mountedNow, err := tmpfs.Mount(pr.TargetPath)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "%v", err)
+	}
+	res, err := s.fill(ctx, pr, spc)
+	if err != nil {
+		if mountedNow {
+			// Nothing was written: leave no mount behind so kubelet's retry
+			// starts clean.
+			if uerr := tmpfs.Unmount(pr.TargetPath); uerr != nil {
+				log.Error(uerr, "unmount after a failed publish")
+			}
+		} else {
+			log.Info("refresh failed; the mounted content is unchanged", "error", err.Error())
+		}
+		return nil, err
+	}
+	log.V(2).Info("content written", "changed", res.Changed, "files", len(res.Files), "objects", len(res.Objects))
+
+	if err := s.cfg.Hooks.Published(ctx, driver.MountInfo{
+		PodName:             pr.PodName,
+		PodNamespace:        pr.PodNamespace,
+		PodUID:              pr.PodUID,
+		ServiceAccountName:  pr.ServiceAccountName,
+		NodeName:            s.cfg.NodeID,
+		SecretProviderClass: spc,
+		Provider:            provider,
+		TargetPath:          pr.TargetPath,
+		Objects:             res.Objects,
+		Files:               res.Files,
+	}); err != nil {
+		if _, ok := status.FromError(err); ok {
+			return nil, err
+		}
+		return nil, status.Errorf(codes.Internal, "after mounting: %v", err)
+	}
+	return &csi.NodePublishVolumeResponse{}, nil
+}
+
+// getSPC reads the SecretProviderClass from the pod's namespace. The
+// not-found message is the one users search for.
+func (s *Server) getSPC(ctx context.Context, pr publishRequest) (*secretsstorev1.SecretProviderClass, error) {
+	spc, err := s.cfg.SPCs.Get(ctx, pr.PodNamespace, pr.SPCName)
+	if err != nil {
+		code := codes.Internal
+		if apierrors.IsNotFound(err) {
+			code = codes.NotFound
+		}
+		return nil, status.Errorf(code, "failed to get secretproviderclass %s/%s, error: %v", pr.PodNamespace, pr.SPCName, err)
+	}
+	return spc, nil
+}
+
+// fill runs the provider and writes its files; see mount.Refresher.
+func (s *Server) fill(ctx context.Context, pr publishRequest, spc *secretsstorev1.SecretProviderClass) (mount.Result, error) {
+	// No current versions: the plugin keeps no state between calls (the pod
+	// status is the record of versions, and rotation sends them); providers
+	// treat their absence as "fetch what the SecretProviderClass names".
+	return s.cfg.Refresher.Refresh(ctx, mount.Request{
+		Provider:              string(spc.Spec.Provider),
+		Attributes:            driver.BuildAttributes(spc.Spec.Parameters, pr.VolumeContext),
+		Secrets:               pr.Secrets,
+		TargetPath:            pr.TargetPath,
+	})
+}
+
+// NodeUnpublishVolume unmounts the tmpfs and removes the target directory.
+// It succeeds for a target that is already gone.
+func (s *Server) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublishVolumeRequest) (resp *csi.NodeUnpublishVolumeResponse, err error) {
+	defer func() {
+		if err != nil {
+			s.cfg.Metrics.NodeUnpublishFailed()
+		} else {
+			s.cfg.Metrics.NodeUnpublishOK()
+		}
+	}()
+	switch {
+	case req.GetVolumeId() == "":
+		return nil, status.Error(codes.InvalidArgument, "volume_id is missing from NodeUnpublishVolume")
+	case req.GetTargetPath() == "":
+		return nil, status.Error(codes.InvalidArgument, "target_path is missing from NodeUnpublishVolume")
+	}
+	unlock := s.locks.lock(req.GetTargetPath())
+	defer unlock()
+	if err := tmpfs.Unmount(req.GetTargetPath()); err != nil {
+		return nil, status.Errorf(codes.Internal, "%v", err)
+	}
+	return &csi.NodeUnpublishVolumeResponse{}, nil
+}
+
+// NodeGetInfo returns the node ID (the Kubernetes node name).
+func (s *Server) NodeGetInfo(context.Context, *csi.NodeGetInfoRequest) (*csi.NodeGetInfoResponse, error) {
+	return &csi.NodeGetInfoResponse{NodeId: s.cfg.NodeID}, nil
+}
+
+// NodeGetCapabilities lists none: no staging, no stats, no expansion.
+func (s *Server) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRequest) (*csi.NodeGetCapabilitiesResponse, error) {
+	return &csi.NodeGetCapabilitiesResponse{}, nil
+}

@@ -1,0 +1,183 @@
+// Package csiplugin is the CSI node plugin of the Secrets Store CSI driver:
+// the Identity and Node services (one file each), served over a unix socket
+// to kubelet. There is no Controller service: volumes are ephemeral
+// (inline) and live only on the node that mounts them.
+package csiplugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	secretsstorev1 "github.com/kvcsi/kvcsi/api/secretsstore/v1"
+	"github.com/kvcsi/kvcsi/api/secretsstore/spcclient"
+	"github.com/kvcsi/kvcsi/driver"
+	"github.com/kvcsi/kvcsi/driver/metrics"
+	"github.com/kvcsi/kvcsi/driver/mount"
+	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"google.golang.org/grpc"
+)
+
+// SecretProviderClasses reads SecretProviderClasses.
+type SecretProviderClasses interface {
+	Get(ctx context.Context, namespace, name string) (*secretsstorev1.SecretProviderClass, error)
+}
+
+// SPCsFromClient adapts the typed client.
+func SPCsFromClient(c *spcclient.Client) SecretProviderClasses { return spcGetter{c} }
+
+type spcGetter struct{ c *spcclient.Client }
+
+func (g spcGetter) Get(ctx context.Context, ns, name string) (*secretsstorev1.SecretProviderClass, error) {
+	return g.c.SecretProviderClasses(ns).Get(ctx, name, metav1.GetOptions{})
+}
+
+// Config is what the plugin needs; the main fills it from flags.
+type Config struct {
+	// DriverName is reported by GetPluginInfo (--drivername).
+	DriverName string
+	// Version is reported by GetPluginInfo.
+	Version string
+	// NodeID is reported by NodeGetInfo and given to hooks (--nodeid).
+	NodeID string
+	// SPCs reads SecretProviderClasses.
+	SPCs SecretProviderClasses
+	// Refresher calls providers and writes content.
+	Refresher *mount.Refresher
+	// Hooks run after content is written (pod status, secret sync).
+	Hooks driver.PublishHook
+	// Metrics records node publish/unpublish metrics; nil records nothing.
+	Metrics *metrics.Recorder
+	// Log is the plugin's logger.
+	Log logr.Logger
+}
+
+// Server implements the CSI Identity and Node services.
+type Server struct {
+	csi.UnimplementedIdentityServer
+	csi.UnimplementedNodeServer
+
+	cfg   Config
+	locks targetLocks
+}
+
+// New checks cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	var missing []string
+	if cfg.DriverName == "" {
+		missing = append(missing, "DriverName (--drivername)")
+	}
+	if cfg.NodeID == "" {
+		missing = append(missing, "NodeID (--nodeid, usually $(KUBE_NODE_NAME))")
+	}
+	if cfg.SPCs == nil {
+		missing = append(missing, "SPCs")
+	}
+	if cfg.Refresher == nil {
+		missing = append(missing, "Refresher")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("csiplugin: missing %s", strings.Join(missing, ", "))
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	if cfg.Hooks == nil {
+		cfg.Hooks = driver.Hooks(nil)
+	}
+	return &Server{cfg: cfg, locks: targetLocks{m: map[string]*targetLock{}}}, nil
+}
+
+// ParseEndpoint turns unix:///path into a socket path. As upstream, the
+// part after "unix://" is the path, so unix://tmp/csi.sock (upstream's
+// default) is relative to the working directory.
+func ParseEndpoint(endpoint string) (string, error) {
+	rest, ok := strings.CutPrefix(endpoint, "unix://")
+	if !ok {
+		return "", fmt.Errorf("--endpoint %q: only unix:// endpoints are supported, e.g. unix:///csi/csi.sock", endpoint)
+	}
+	if rest == "" {
+		return "", fmt.Errorf("--endpoint %q has no socket path", endpoint)
+	}
+	return filepath.Clean(rest), nil
+}
+
+// Listen removes a stale socket and listens on the endpoint.
+func Listen(endpoint string) (net.Listener, error) {
+	sock, err := ParseEndpoint(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(sock), 0o750); err != nil {
+		return nil, err
+	}
+	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale socket %s: %w", sock, err)
+	}
+	return net.Listen("unix", sock)
+}
+
+// GRPCServer returns a gRPC server with both services registered and the
+// logging interceptor that strips secrets.
+func (s *Server) GRPCServer() *grpc.Server {
+	g := grpc.NewServer(grpc.ChainUnaryInterceptor(LoggingInterceptor(s.cfg.Log)))
+	csi.RegisterIdentityServer(g, s)
+	csi.RegisterNodeServer(g, s)
+	return g
+}
+
+// Serve serves on lis until ctx ends.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	g := s.GRPCServer()
+	go func() {
+		<-ctx.Done()
+		g.GracefulStop()
+	}()
+	s.cfg.Log.Info("serving CSI", "address", lis.Addr().String(), "driver", s.cfg.DriverName, "node", s.cfg.NodeID)
+	return g.Serve(lis)
+}
+
+// targetLocks serialises operations on one target path: kubelet may call
+// publish (republish) and unpublish for the same target concurrently, and
+// rotation refreshes the same targets.
+type targetLocks struct {
+	mu sync.Mutex
+	m  map[string]*targetLock
+}
+
+type targetLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (l *targetLocks) lock(target string) func() {
+	l.mu.Lock()
+	tl, ok := l.m[target]
+	if !ok {
+		tl = &targetLock{}
+		l.m[target] = tl
+	}
+	tl.refs++
+	l.mu.Unlock()
+	tl.mu.Lock()
+	return func() {
+		tl.mu.Unlock()
+		l.mu.Lock()
+		tl.refs--
+		if tl.refs == 0 {
+			delete(l.m, target)
+		}
+		l.mu.Unlock()
+	}
+}
+
+// LockTarget serialises work on one target with NodePublishVolume and
+// NodeUnpublishVolume; rotation takes it around its refresh.
+func (s *Server) LockTarget(target string) (unlock func()) { return s.locks.lock(target) }
