@@ -41,6 +41,8 @@ type Server struct {
 	wg                                     sync.WaitGroup
 	closeOnce                              sync.Once
 	closeErr                               error
+	caFileOnce                             sync.Once
+	tempCA                                 string // removed on Close
 }
 
 // Start brings the emulator up and returns once every listener accepts
@@ -182,6 +184,9 @@ func (s *Server) Close() error {
 			}
 		}
 		s.wg.Wait()
+		if s.tempCA != "" {
+			os.Remove(s.tempCA)
+		}
 		if s.store != nil {
 			s.closeErr = s.store.save()
 		}
@@ -230,15 +235,20 @@ func (s *Server) CACertPEM() []byte { return append([]byte(nil), s.ca.certPEM...
 // CAFile is where ca.crt was written; with no TLSDir a temporary file is
 // written on first call.
 func (s *Server) CAFile() string {
-	if s.ca.file == "" {
+	s.caFileOnce.Do(func() {
+		if s.ca.file != "" {
+			return
+		}
 		f, err := os.CreateTemp("", "kvemulator-ca-*.crt")
 		if err != nil {
-			return ""
+			s.log.Error("writing the CA file failed", "err", err)
+			return
 		}
 		f.Write(s.ca.certPEM)
 		f.Close()
 		s.ca.file = f.Name()
-	}
+		s.tempCA = f.Name()
+	})
 	return s.ca.file
 }
 
