@@ -4,12 +4,12 @@ import (
 	"context"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/go-logr/logr"
 	secretsstorev1 "github.com/kvcsi/kvcsi/api/secretsstore/v1"
 	"github.com/kvcsi/kvcsi/driver"
 	"github.com/kvcsi/kvcsi/driver/mount"
 	"github.com/kvcsi/kvcsi/driver/providerclient"
 	"github.com/kvcsi/kvcsi/driver/tmpfs"
-	"github.com/go-logr/logr"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -110,10 +110,10 @@ func (s *Server) fill(ctx context.Context, pr publishRequest, spc *secretsstorev
 	// status is the record of versions, and rotation sends them); providers
 	// treat their absence as "fetch what the SecretProviderClass names".
 	return s.cfg.Refresher.Refresh(ctx, mount.Request{
-		Provider:              string(spc.Spec.Provider),
-		Attributes:            driver.BuildAttributes(spc.Spec.Parameters, pr.VolumeContext),
-		Secrets:               pr.Secrets,
-		TargetPath:            pr.TargetPath,
+		Provider:   string(spc.Spec.Provider),
+		Attributes: driver.BuildAttributes(spc.Spec.Parameters, pr.VolumeContext),
+		Secrets:    pr.Secrets,
+		TargetPath: pr.TargetPath,
 	})
 }
 

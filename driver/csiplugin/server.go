@@ -15,14 +15,14 @@ import (
 	"sync"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
-	secretsstorev1 "github.com/kvcsi/kvcsi/api/secretsstore/v1"
+	"github.com/go-logr/logr"
 	"github.com/kvcsi/kvcsi/api/secretsstore/spcclient"
+	secretsstorev1 "github.com/kvcsi/kvcsi/api/secretsstore/v1"
 	"github.com/kvcsi/kvcsi/driver"
 	"github.com/kvcsi/kvcsi/driver/metrics"
 	"github.com/kvcsi/kvcsi/driver/mount"
-	"github.com/go-logr/logr"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"google.golang.org/grpc"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // SecretProviderClasses reads SecretProviderClasses.
@@ -181,3 +181,12 @@ func (l *targetLocks) lock(target string) func() {
 // LockTarget serialises work on one target with NodePublishVolume and
 // NodeUnpublishVolume; rotation takes it around its refresh.
 func (s *Server) LockTarget(target string) (unlock func()) { return s.locks.lock(target) }
+
+// Refresh runs the refresher for an existing target while holding the
+// target's lock, so rotation never interleaves with kubelet's publish or
+// unpublish of the same volume. It implements rotation's Refresher.
+func (s *Server) Refresh(ctx context.Context, req mount.Request) (mount.Result, error) {
+	unlock := s.locks.lock(req.TargetPath)
+	defer unlock()
+	return s.cfg.Refresher.Refresh(ctx, req)
+}

@@ -15,9 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	providerv1alpha1 "github.com/kvcsi/kvcsi/api/provider/v1alpha1"
 	"github.com/kvcsi/kvcsi/driver"
-	"github.com/go-logr/logr"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
