@@ -484,7 +484,7 @@ func backupKey(c *Call) (int, any, error) {
 			return ErrNotFound(KindKey, name, "")
 		}
 		if obj.Latest().Managed {
-			return ErrBadParameter("Key %s backs certificate %s; back up the certificate instead.", name, name)
+			return ErrConflict("Key %s backs certificate %s; back up the certificate instead.", name, name)
 		}
 		var err error
 		blob, err = c.srv.sealBackup(KindKey, v.TenantID, obj)

@@ -47,6 +47,7 @@ func (k *Key) Encrypt(alg string, plaintext []byte) ([]byte, error) {
 		if len(plaintext) > priv.Size()-11 {
 			return nil, badParam("value", "value is %d bytes; RSA1_5 with a %d-bit key encrypts at most %d bytes", len(plaintext), priv.N.BitLen(), priv.Size()-11)
 		}
+		//lint:ignore SA1019 RSA1_5 is a Key Vault algorithm clients may still ask for; the emulator must offer it.
 		return rsa.EncryptPKCS1v15(rand.Reader, &priv.PublicKey, plaintext)
 	}
 	if max := priv.Size() - 2*h().Size() - 2; len(plaintext) > max {
@@ -63,6 +64,7 @@ func (k *Key) Decrypt(alg string, ciphertext []byte) ([]byte, error) {
 	}
 	var out []byte
 	if h == nil {
+		//lint:ignore SA1019 RSA1_5 is a Key Vault algorithm clients may still ask for; the emulator must offer it.
 		out, err = rsa.DecryptPKCS1v15(nil, priv, ciphertext)
 	} else {
 		out, err = rsa.DecryptOAEP(h(), nil, priv, ciphertext, nil)
