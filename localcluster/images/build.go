@@ -179,9 +179,8 @@ func (o *Options) assemble(s spec, ref string, c content) (v1.Image, error) {
 		return nil, err
 	}
 	img, err := mutate.Append(empty.Image, mutate.Addendum{
-		Layer:     layer,
-		History:   v1.History{CreatedBy: recipeVersion + " " + s.name, Created: v1.Time{Time: epoch}},
-		MediaType: "",
+		Layer:   layer,
+		History: v1.History{CreatedBy: recipeVersion + " " + s.name, Created: v1.Time{Time: epoch}},
 	})
 	if err != nil {
 		return nil, err

@@ -260,6 +260,19 @@ func TestRebuildsOnlyWhatChanged(t *testing.T) {
 		t.Errorf("busybox rebuilt although its inputs did not change")
 	}
 
+	// A Build of one image with another version keeps the other's manifest
+	// entry, whose tarball it did not touch.
+	if _, err := Build(context.Background(), Options{Version: "v2", OutDir: out, Only: []string{"pause"}, Binaries: map[string]string{"pause": changed}}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ReadManifest(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(m.Images); !slices.Equal(got, []string{"pause", "busybox"}) || m.Version != "v2" {
+		t.Errorf("manifest after a pause-only build: version %s, images %v; want v2 and both images", m.Version, got)
+	}
+
 	// A removed tarball is rebuilt even though its inputs file remains.
 	os.Remove(third[1].Path)
 	fourth, err := Build(context.Background(), opts)

@@ -17,6 +17,8 @@ const ManifestFile = "images.json"
 
 // Manifest is the content of ManifestFile.
 type Manifest struct {
+	// Version is the Options.Version of the latest Build; entries built by
+	// earlier Builds may carry another (see each Ref).
 	Version string  `json:"version"`
 	Images  []Image `json:"images"`
 	// Missing lists images not built because ./cmd/<name> is not in the tree.
@@ -40,17 +42,15 @@ func ReadManifest(outDir string) (Manifest, error) {
 }
 
 // writeManifest merges built into the existing manifest: entries of images
-// not built this time are kept while their tarball exists and was built for
-// the same version.
+// not built this time are kept while their tarball is still the one the entry
+// describes (a Build with another Version may have replaced it).
 func writeManifest(outDir, version string, built []Image, missing []string) error {
 	old, _ := ReadManifest(outDir)
 	m := Manifest{Version: version, Missing: missing}
 	byName := map[string]Image{}
-	if old.Version == version {
-		for _, img := range old.Images {
-			if _, err := os.Stat(img.Path); err == nil {
-				byName[img.Name] = img
-			}
+	for _, img := range old.Images {
+		if in, ok := readInputs(img.Path); ok && in.Ref == img.Ref && in.ID == img.ID {
+			byName[img.Name] = img
 		}
 	}
 	for _, img := range built {
