@@ -467,6 +467,10 @@ func mergePolicy(cur, patch *kvcrypto.Policy) error {
 	} else {
 		base.X509Props = &kvcrypto.X509Props{Subject: "CN=placeholder"}
 	}
+	if patch.LifetimeActions != nil {
+		// Replace, not merge: decoding into existing slice elements would keep their old members.
+		base.LifetimeActions = nil
+	}
 	b, _ := json.Marshal(patch)
 	_ = json.Unmarshal(b, &base)
 	if base.Issuer != nil && base.Issuer.Name == kvcrypto.IssuerUnknown {

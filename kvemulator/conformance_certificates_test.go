@@ -477,3 +477,61 @@ func TestKeysAndCertificatesSurviveRestart(t *testing.T) {
 	}
 	checkBacking(t, e2, cert.Certificate, "application/x-pkcs12", 2)
 }
+
+func TestCertificatePolicyAndOperationUpdates(t *testing.T) {
+	e := startEmu(t)
+	cc := e.certsClient("kv1")
+	policy := azcertificates.CertificatePolicy{IssuerParameters: &azcertificates.IssuerParameters{Name: ptr("Self")},
+		KeyProperties:             &azcertificates.KeyProperties{KeyType: ptr(azcertificates.KeyTypeEC)},
+		X509CertificateProperties: &azcertificates.X509CertificateProperties{Subject: ptr("CN=first")}}
+	if _, err := cc.CreateCertificate(ctx, "evolving", azcertificates.CreateCertificateParameters{CertificatePolicy: &policy}, nil); err != nil {
+		t.Fatal(err)
+	}
+	cancelled, err := cc.UpdateCertificateOperation(ctx, "evolving", azcertificates.UpdateCertificateOperationParameter{CancellationRequested: ptr(true)}, nil)
+	if err != nil || !*cancelled.CancellationRequested {
+		t.Fatalf("cancel = %v, %v", cancelled.CancellationRequested, err)
+	}
+	if _, err := cc.DeleteCertificateOperation(ctx, "evolving", nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = cc.GetCertificateOperation(ctx, "evolving", nil)
+	wantCode(t, err, http.StatusNotFound, "PendingCertificateNotFound")
+
+	upd, err := cc.UpdateCertificatePolicy(ctx, "evolving", azcertificates.CertificatePolicy{
+		X509CertificateProperties: &azcertificates.X509CertificateProperties{Subject: ptr("CN=second"), ValidityInMonths: ptr[int32](2)}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *upd.X509CertificateProperties.Subject != "CN=second" || *upd.KeyProperties.KeyType != azcertificates.KeyTypeEC || *upd.IssuerParameters.Name != "Self" {
+		t.Errorf("updated policy = %+v %+v", upd.X509CertificateProperties, upd.KeyProperties)
+	}
+	_, err = cc.UpdateCertificatePolicy(ctx, "evolving", azcertificates.CertificatePolicy{
+		KeyProperties: &azcertificates.KeyProperties{KeyType: ptr(azcertificates.KeyTypeOct)}}, nil)
+	wantCode(t, err, http.StatusBadRequest, "BadParameter")
+	// The next version follows the updated policy.
+	if _, err := cc.CreateCertificate(ctx, "evolving", azcertificates.CreateCertificateParameters{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitCompleted(t, cc, "evolving")
+	got, err := cc.GetCertificate(ctx, "evolving", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(got.CER)
+	if leaf.Subject.CommonName != "second" || leaf.NotAfter.Sub(leaf.NotBefore).Hours() > 24*63 {
+		t.Errorf("second version = %s valid %v", leaf.Subject, leaf.NotAfter.Sub(leaf.NotBefore))
+	}
+	// An imported certificate keeps issuer Unknown across a policy update.
+	if _, err := cc.ImportCertificate(ctx, "imported", azcertificates.ImportCertificateParameters{Base64EncodedCertificate: ptr(readCryptoTestdata(t, "rsa.pem"))}, nil); err != nil {
+		t.Fatal(err)
+	}
+	upd, err = cc.UpdateCertificatePolicy(ctx, "imported", azcertificates.CertificatePolicy{
+		LifetimeActions: []*azcertificates.LifetimeAction{{Action: &azcertificates.LifetimeActionType{ActionType: ptr(azcertificates.CertificatePolicyActionEmailContacts)},
+			Trigger: &azcertificates.LifetimeActionTrigger{DaysBeforeExpiry: ptr[int32](10)}}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *upd.IssuerParameters.Name != "Unknown" || *upd.LifetimeActions[0].Trigger.DaysBeforeExpiry != 10 {
+		t.Errorf("imported policy after update = issuer %s actions %+v", *upd.IssuerParameters.Name, upd.LifetimeActions[0].Trigger)
+	}
+}
