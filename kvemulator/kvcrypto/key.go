@@ -378,6 +378,10 @@ func checkOps(kty string, ops []string) ([]string, error) {
 	if ops == nil {
 		return slices.Clone(allowed), nil
 	}
+	if len(ops) == 0 {
+		// An empty list would be indistinguishable from "unset" once stored; say so.
+		return nil, badParam("key_ops", "key_ops is empty: list at least one of %s, or leave key_ops out for all of them; disable the key to stop all use", strings.Join(allowed, ", "))
+	}
 	out := make([]string, 0, len(ops))
 	for _, op := range ops {
 		if !slices.Contains(allowed, op) {

@@ -149,6 +149,7 @@ func TestGenerateRejects(t *testing.T) {
 		{"unknown curve", "crv", `"P-192" is not supported`, GenerateOptions{Kty: "EC", Curve: "P-192"}},
 		{"EC with size", "key_size", "only valid for RSA", GenerateOptions{Kty: "EC", Size: 256}},
 		{"EC encrypt op", "key_ops", `"encrypt" is not valid for kty EC`, GenerateOptions{Kty: "EC", Ops: []string{"sign", "encrypt"}}},
+		{"empty ops", "key_ops", "key_ops is empty", GenerateOptions{Kty: "RSA", Ops: []string{}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
