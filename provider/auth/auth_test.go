@@ -100,11 +100,11 @@ func TestNMICredential(t *testing.T) {
 	nmi := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
 		if r.URL.Path != "/host/token/" || r.URL.Query().Get("resource") != "https://vault.azure.net" {
-			http.Error(w, "bad request "+r.URL.String(), 400)
+			http.Error(w, "bad request "+r.URL.String(), http.StatusBadRequest)
 			return
 		}
 		if r.Header.Get("podns") != "ns" || r.Header.Get("podname") != "pod" {
-			http.Error(w, "no binding", 403)
+			http.Error(w, "no binding", http.StatusForbidden)
 			return
 		}
 		w.Write([]byte(`{"token":{"access_token":"tok","expires_on":"` + strconv.FormatInt(exp, 10) + `"},"clientid":"c"}`))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
@@ -301,84 +302,93 @@ func (f *Fetcher) get(ctx context.Context, t Target, typ, name, version string) 
 	}
 }
 
-type versionInfo struct {
-	version string
-	created time.Time
-}
-
-func (f *Fetcher) versions(ctx context.Context, t Target, typ, name string) (out []string, err error) {
+func (f *Fetcher) versions(ctx context.Context, t Target, typ, name string) ([]string, error) {
 	cl, err := f.clientsFor(t)
 	if err != nil {
 		return nil, err
 	}
 	var vs []versionInfo
-	add := func(enabled *bool, created *time.Time, version string) {
-		if enabled != nil && !*enabled || version == "" {
-			return
-		}
-		v := versionInfo{version: version}
-		if created != nil {
-			v.created = *created
-		}
-		vs = append(vs, v)
-	}
-	page := func(fetch func() error) error {
-		start := f.o.Now()
-		err := fetch()
-		f.observe(start, name, typ, err)
-		return err
-	}
 	switch typ {
 	case params.TypeSecret:
-		p := cl.s.NewListSecretPropertiesVersionsPager(name, nil)
-		for p.More() {
-			if err := page(func() error {
-				r, err := p.NextPage(ctx)
-				for _, it := range r.Value {
-					if it != nil && it.ID != nil && it.Attributes != nil {
-						add(it.Attributes.Enabled, it.Attributes.Created, it.ID.Version())
-					}
+		vs, err = listVersions(ctx, f, name, typ, cl.s.NewListSecretPropertiesVersionsPager(name, nil), func(r azsecrets.ListSecretPropertiesVersionsResponse) (out []versionInfo) {
+			for _, it := range r.Value {
+				if it != nil && it.ID != nil && it.Attributes != nil {
+					out = append(out, newVersionInfo(it.Attributes.Enabled, it.Attributes.Created, it.ID.Version()))
 				}
-				return err
-			}); err != nil {
-				return nil, err
 			}
-		}
+			return out
+		})
 	case params.TypeKey:
-		p := cl.k.NewListKeyPropertiesVersionsPager(name, nil)
-		for p.More() {
-			if err := page(func() error {
-				r, err := p.NextPage(ctx)
-				for _, it := range r.Value {
-					if it != nil && it.KID != nil && it.Attributes != nil {
-						add(it.Attributes.Enabled, it.Attributes.Created, it.KID.Version())
-					}
+		vs, err = listVersions(ctx, f, name, typ, cl.k.NewListKeyPropertiesVersionsPager(name, nil), func(r azkeys.ListKeyPropertiesVersionsResponse) (out []versionInfo) {
+			for _, it := range r.Value {
+				if it != nil && it.KID != nil && it.Attributes != nil {
+					out = append(out, newVersionInfo(it.Attributes.Enabled, it.Attributes.Created, it.KID.Version()))
 				}
-				return err
-			}); err != nil {
-				return nil, err
 			}
-		}
+			return out
+		})
 	default:
-		p := cl.c.NewListCertificatePropertiesVersionsPager(name, nil)
-		for p.More() {
-			if err := page(func() error {
-				r, err := p.NextPage(ctx)
-				for _, it := range r.Value {
-					if it != nil && it.ID != nil && it.Attributes != nil {
-						add(it.Attributes.Enabled, it.Attributes.Created, it.ID.Version())
-					}
+		vs, err = listVersions(ctx, f, name, typ, cl.c.NewListCertificatePropertiesVersionsPager(name, nil), func(r azcertificates.ListCertificatePropertiesVersionsResponse) (out []versionInfo) {
+			for _, it := range r.Value {
+				if it != nil && it.ID != nil && it.Attributes != nil {
+					out = append(out, newVersionInfo(it.Attributes.Enabled, it.Attributes.Created, it.ID.Version()))
 				}
-				return err
-			}); err != nil {
-				return nil, err
 			}
-		}
+			return out
+		})
 	}
-	sort.SliceStable(vs, func(i, j int) bool { return vs[i].created.After(vs[j].created) })
-	out = make([]string, len(vs))
-	for i, v := range vs {
-		out[i] = v.version
+	if err != nil {
+		return nil, err
+	}
+	// Newest first. Created has one-second resolution, so versions made in
+	// the same second tie; the listing order is then the only signal left,
+	// and the later-listed version of a tie is taken as the newer (the
+	// emulator lists oldest first; an assumption for the real service).
+	for i := range vs {
+		vs[i].pos = i
+	}
+	sort.Slice(vs, func(i, j int) bool {
+		if !vs[i].created.Equal(vs[j].created) {
+			return vs[i].created.After(vs[j].created)
+		}
+		return vs[i].pos > vs[j].pos
+	})
+	var out []string
+	for _, v := range vs {
+		if v.enabled && v.version != "" {
+			out = append(out, v.version)
+		}
 	}
 	return out, nil
+}
+
+type versionInfo struct {
+	pos     int
+	version string
+	enabled bool
+	created time.Time
+}
+
+func newVersionInfo(enabled *bool, created *time.Time, version string) versionInfo {
+	v := versionInfo{version: version, enabled: enabled == nil || *enabled}
+	if created != nil {
+		v.created = *created
+	}
+	return v
+}
+
+// listVersions pages through a version listing, recording each page as one
+// Key Vault request.
+func listVersions[R any](ctx context.Context, f *Fetcher, name, typ string, p *runtime.Pager[R], items func(R) []versionInfo) ([]versionInfo, error) {
+	var vs []versionInfo
+	for p.More() {
+		start := f.o.Now()
+		r, err := p.NextPage(ctx)
+		f.observe(start, name, typ, err)
+		if err != nil {
+			return nil, err
+		}
+		vs = append(vs, items(r)...)
+	}
+	return vs, nil
 }

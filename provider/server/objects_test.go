@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -33,6 +34,8 @@ func pemBlocks(data []byte) []*pem.Block {
 // newCertEnv seeds kv1 with keys and certificates: a chain imported as PFX
 // in each of the six certificate orders, the same chain as PEM, and
 // self-signed RSA and EC certificates.
+var disabled = false
+
 func newCertEnv(t *testing.T, cfg server.Config) (*env, *testpki.Chain) {
 	t.Helper()
 	seed, err := kvemulator.LoadSeedFile("testdata/seed.yaml")
@@ -47,6 +50,7 @@ func newCertEnv(t *testing.T, cfg server.Config) (*env, *testpki.Chain) {
 	v.Keys = append(v.Keys,
 		kvemulator.KeySeed{Name: "rsa-key", Versions: []kvemulator.KeyVersionSeed{{Kty: "RSA", Size: 2048}}},
 		kvemulator.KeySeed{Name: "ec-key", Versions: []kvemulator.KeyVersionSeed{{Kty: "EC", Curve: "P-384"}}},
+		kvemulator.KeySeed{Name: "multi-key", Versions: []kvemulator.KeyVersionSeed{{Kty: "RSA", Size: 2048}, {Kty: "RSA", Size: 2048, Enabled: &disabled}, {Kty: "EC", Curve: "P-256"}}},
 	)
 	for i, order := range testpki.Permutations(chain.Leaf, chain.Intermediate, chain.Root) {
 		pfx, err := chain.PFXBase64(order)
@@ -60,6 +64,7 @@ func newCertEnv(t *testing.T, cfg server.Config) (*env, *testpki.Chain) {
 			Versions: []kvemulator.CertificateVersionSeed{{PEM: pemText, ContentType: "application/x-pem-file"}}})
 	}
 	v.Certificates = append(v.Certificates,
+		kvemulator.CertificateSeed{Name: "multi-cert", Versions: []kvemulator.CertificateVersionSeed{{Subject: "CN=one", Kty: "EC", Curve: "P-256"}, {Subject: "CN=two", Kty: "EC", Curve: "P-256"}}},
 		kvemulator.CertificateSeed{Name: "self-rsa", Versions: []kvemulator.CertificateVersionSeed{{Subject: "CN=self-rsa", Kty: "RSA", Size: 2048}}},
 		kvemulator.CertificateSeed{Name: "self-ec", Versions: []kvemulator.CertificateVersionSeed{{Subject: "CN=self-ec", Kty: "EC", Curve: "P-256", ContentType: "application/x-pem-file"}}},
 	)
@@ -178,6 +183,30 @@ func TestKeysAndPFX(t *testing.T) {
 	}
 	if b := pemBlocks([]byte(f["ec.pem"])); len(b) != 2 || b[0].Type != "PRIVATE KEY" {
 		t.Fatalf("self-signed PEM certificate: %d blocks", len(b))
+	}
+	// History of keys and certificates: newest enabled first.
+	r, err = e.mount(context.Background(), e.attrs(objs(
+		"objectName: multi-key; objectType: key; objectVersionHistory: 5",
+		"objectName: multi-cert; objectType: cert; objectVersionHistory: 1",
+	)), spSecrets(readerID, readerSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := files(r)
+	if len(h) != 3 {
+		t.Fatalf("history files %v, want multi-key/0, multi-key/1, multi-cert/0", keys(h))
+	}
+	k0, _ := x509.ParsePKIXPublicKey(pemBlocks([]byte(h["multi-key/0"]))[0].Bytes)
+	k1, _ := x509.ParsePKIXPublicKey(pemBlocks([]byte(h["multi-key/1"]))[0].Bytes)
+	if _, ok := k0.(*ecdsa.PublicKey); !ok {
+		t.Errorf("multi-key/0 is %T, want the newest (EC) version", k0)
+	}
+	if _, ok := k1.(*rsa.PublicKey); !ok {
+		t.Errorf("multi-key/1 is %T, want the oldest (RSA) version", k1)
+	}
+	c0, err := x509.ParseCertificate(pemBlocks([]byte(h["multi-cert/0"]))[0].Bytes)
+	if err != nil || c0.Subject.CommonName != "two" {
+		t.Errorf("multi-cert/0 is not the newest version: %v", err)
 	}
 	// The binary PFX is a real PKCS#12 holding the chain.
 	out, err := renderPFX([]byte(f["chain.pfx"]))
