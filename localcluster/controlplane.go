@@ -56,7 +56,6 @@ func (c *Cluster) startEtcd(ctx context.Context) error {
 		"--listen-peer-urls=" + peerURL,
 		"--initial-advertise-peer-urls=" + peerURL,
 		"--initial-cluster=default=" + peerURL,
-		"--listen-metrics-urls=",
 		// A throwaway test cluster: durability is not worth the fsyncs.
 		"--unsafe-no-fsync",
 		"--quota-backend-bytes=2147483648",
