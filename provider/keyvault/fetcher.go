@@ -69,9 +69,10 @@ type Fetcher struct {
 	o  Options
 	sf singleflight.Group
 
-	mu      sync.Mutex
-	clients map[string]*clients
-	cache   map[string]cached
+	mu        sync.Mutex
+	clients   map[string]*clients
+	cache     map[string]cached
+	lastSweep time.Time
 }
 
 type clients struct {
@@ -226,7 +227,10 @@ func (f *Fetcher) store(key string, v any) {
 	now := f.o.Now()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.cache) >= 1024 {
+	// Drop expired entries at least once per TTL, so secret values do not
+	// stay in memory long after they stopped being served.
+	if now.Sub(f.lastSweep) >= f.o.CacheTTL {
+		f.lastSweep = now
 		for k, c := range f.cache {
 			if !now.Before(c.exp) {
 				delete(f.cache, k)

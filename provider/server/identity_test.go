@@ -115,3 +115,52 @@ func TestSingleflightCollapsesConcurrentMounts(t *testing.T) {
 		t.Fatalf("%d concurrent Mounts made %d Key Vault reads; want them collapsed", n, calls)
 	}
 }
+
+// fakeClock is a settable clock for the cache.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// TestCacheTTLAndRotation: within the TTL a rotated secret is served from the
+// cache; once the TTL has passed the next Mount sees the new version.
+func TestCacheTTLAndRotation(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	e := newEnv(t, server.Config{CacheTTL: 30 * time.Second, Now: clock.Now})
+	attrs := e.attrs(objs("objectName: db-password; objectType: secret"))
+	r1, err := e.mount(context.Background(), attrs, spSecrets(readerID, readerSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.emu.Admin().SetSecret("kv1", "db-password", "third-password"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(29 * time.Second)
+	r2, err := e.mount(context.Background(), attrs, spSecrets(readerID, readerSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files(r2)["db-password"] != "second-password" || r2.ObjectVersion[0].Version != r1.ObjectVersion[0].Version {
+		t.Fatalf("within the TTL: %v", files(r2))
+	}
+	clock.Add(2 * time.Second)
+	r3, err := e.mount(context.Background(), attrs, spSecrets(readerID, readerSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files(r3)["db-password"] != "third-password" || r3.ObjectVersion[0].Version == r1.ObjectVersion[0].Version {
+		t.Fatalf("after the TTL: %v %v", files(r3), r3.ObjectVersion)
+	}
+}

@@ -55,6 +55,8 @@ type Config struct {
 	Metrics *metrics.Recorder
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// Now is the clock of the cache and credential expiry; nil is time.Now.
+	Now func() time.Time
 }
 
 // NewHTTPClient builds the one HTTP client every outbound request uses: the
@@ -123,7 +125,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		metrics: cfg.Metrics,
-		creds:   auth.New(auth.Options{Transport: hc, NMIEndpoint: cfg.NMIEndpoint}),
+		creds:   auth.New(auth.Options{Transport: hc, NMIEndpoint: cfg.NMIEndpoint, Now: cfg.Now}),
 		fetcher: keyvault.New(keyvault.Options{
 			Transport:           hc,
 			CacheTTL:            cfg.CacheTTL,
@@ -131,6 +133,7 @@ func New(cfg Config) (*Server, error) {
 			Metrics:             cfg.Metrics,
 			MaxRetries:          cfg.MaxRetries,
 			RetryDelay:          cfg.RetryDelay,
+			Now:                 cfg.Now,
 		}),
 	}, nil
 }
