@@ -122,7 +122,7 @@ func EnsureBinaries(ctx context.Context, binDir string, log *slog.Logger) (binar
 		if err != nil {
 			return nil, err
 		}
-		args := []string{"build", "-trimpath", "-tags", "no_btrfs netgo osusergo", "-o", tmp + string(os.PathSeparator)}
+		args := []string{"build", "-trimpath", "-o", tmp + string(os.PathSeparator)}
 		for _, c := range cs {
 			args = append(args, c.pkg)
 		}
