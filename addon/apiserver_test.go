@@ -324,6 +324,12 @@ func TestAddonLifecycle(t *testing.T) {
 		t.Errorf("re-enabled without rotation but args are %v", a)
 	}
 	c.createSPC(t, "team-a", "after-reenable")
+
+	// Leave the control plane as we found it.
+	if err := c.dyn.Resource(SecretProviderClasses).Namespace("team-a").Delete(ctx, "after-reenable", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mustAddon(t, "disable")
 }
 
 func waitGone(t *testing.T, c clients, crd string) {
