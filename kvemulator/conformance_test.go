@@ -190,6 +190,23 @@ func TestDisabledVersionIs403SecretDisabled(t *testing.T) {
 	}
 }
 
+func TestExpiredSecretIsStillReadable(t *testing.T) {
+	t.Parallel()
+	e := startEmu(t)
+	c := e.secrets("kv1", e.secretCred(adminClientID, "admin-client-secret"))
+	past := time.Now().Add(-time.Hour)
+	future := time.Now().Add(time.Hour)
+	for name, attrs := range map[string]*azsecrets.SecretAttributes{"expired": {Expires: &past}, "not-yet-valid": {NotBefore: &future}} {
+		if _, err := c.SetSecret(ctx, name, azsecrets.SetSecretParameters{Value: ptr("v"), SecretAttributes: attrs}, nil); err != nil {
+			t.Fatal(err)
+		}
+		s, err := c.GetSecret(ctx, name, "", nil)
+		if err != nil || *s.Value != "v" {
+			t.Fatalf("%s: the service allows get outside nbf/exp: %v", name, err)
+		}
+	}
+}
+
 func TestOneChallengeRoundTripPerClient(t *testing.T) {
 	t.Parallel()
 	e := startEmu(t)

@@ -179,8 +179,11 @@ func getSecret(c *Call) (int, any, error) {
 		if ver == nil {
 			return ErrNotFound(KindSecret, name, version)
 		}
-		if err := usable(KindSecret, "get", ver.Attributes, c.Now.Unix()); err != nil {
-			return err
+		// Only "enabled" gates a secret read: the service documents that get
+		// works outside the nbf/exp window (for tests and recovery), unlike
+		// key operations.
+		if !ver.Attributes.IsEnabled() {
+			return ErrDisabled(KindSecret, "get")
 		}
 		out = c.renderSecret(obj, ver, true, true)
 		return nil
