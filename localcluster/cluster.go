@@ -25,6 +25,8 @@ type Cluster struct {
 	http    *http.Client
 	// ctrdSock is containerd's socket (full cluster only).
 	ctrdSock string
+	// holdsLock is true while this cluster holds the host lock.
+	holdsLock bool
 
 	stopOnce sync.Once
 	stopErr  error
@@ -57,17 +59,19 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := Cleanup(cfg.RunDir); err != nil {
-		return nil, fmt.Errorf("clean up an earlier run in %s: %w", cfg.RunDir, err)
+	c := &Cluster{cfg: cfg, bins: bins}
+	if !cfg.ControlPlaneOnly {
+		if err := acquireHostLock(ctx, cfg.Logger); err != nil {
+			return nil, err
+		}
+		c.holdsLock = true
 	}
-	// Old etcd data, keys and logs would mix with the new run's.
-	if err := removeAllNoMounts(cfg.RunDir); err != nil {
+	if err := c.prepareRunDir(); err != nil {
+		if c.holdsLock {
+			releaseHostLock()
+		}
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.RunDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create Config.RunDir: %w", err)
-	}
-	c := &Cluster{cfg: cfg, bins: bins}
 	if err := c.start(ctx); err != nil {
 		if stopErr := c.Stop(); stopErr != nil {
 			err = errors.Join(err, fmt.Errorf("undo the partial start: %w", stopErr))
@@ -76,6 +80,21 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	cfg.Logger.Info("local cluster up", "seconds", time.Since(start).Seconds(), "kubeconfig", c.KubeconfigPath())
 	return c, nil
+}
+
+// prepareRunDir undoes an earlier run in RunDir and empties it: old etcd
+// data, keys and logs would mix with the new run's.
+func (c *Cluster) prepareRunDir() error {
+	if err := Cleanup(c.cfg.RunDir); err != nil {
+		return fmt.Errorf("clean up an earlier run in %s: %w", c.cfg.RunDir, err)
+	}
+	if err := removeAllNoMounts(c.cfg.RunDir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.cfg.RunDir, 0o755); err != nil {
+		return fmt.Errorf("create Config.RunDir: %w", err)
+	}
+	return nil
 }
 
 func (c *Cluster) start(ctx context.Context) error {
@@ -190,6 +209,9 @@ func (c *Cluster) Stop() error {
 			if err := removeAllNoMounts(c.cfg.RunDir); err != nil {
 				errs = append(errs, err)
 			}
+		}
+		if c.holdsLock {
+			releaseHostLock()
 		}
 		c.stopErr = errors.Join(errs...)
 		c.cfg.Logger.Info("local cluster stopped", "seconds", time.Since(start).Seconds())

@@ -23,7 +23,7 @@ import (
 var controllers = []string{
 	"garbagecollector", "namespace", "serviceaccount", "serviceaccount-token",
 	"root-ca-cert-publisher", "daemonset", "replicaset", "deployment",
-	"statefulset", "job", "pod-garbage-collector", "ttl-after-finished",
+	"statefulset", "job", "podgc", "ttl-after-finished", "clusterrole-aggregation",
 }
 
 // freePort asks the kernel for an unused loopback TCP port.

@@ -27,6 +27,16 @@ func TestMain(m *testing.M) {
 		runKilledRunHelper()
 	}
 	if os.Geteuid() == 0 {
+		// Hold the host lock for the whole binary: another package's full
+		// cluster must neither be in the baseline nor start mid-test.
+		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
+		err := acquireHostLock(ctx, testLogger())
+		cancel()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		// (Released when the process exits.)
 		// A killed earlier test run must not become the baseline.
 		if err := Cleanup(testRunDir); err != nil {
 			fmt.Fprintln(os.Stderr, "clean up an earlier test run:", err)

@@ -93,6 +93,8 @@ const helperEnv = "KVCSI_LOCALCLUSTER_KILLED_RUN_HELPER"
 
 func runKilledRunHelper() {
 	ctx := context.Background()
+	// The parent test holds the host lock for this process.
+	skipHostLock = true
 	c, err := Start(ctx, Config{RunDir: testRunDir, Logger: testLogger()})
 	if err != nil {
 		fmt.Println("ERROR", err)
@@ -145,6 +147,12 @@ func TestStopAndKilledRunLeaveNothing(t *testing.T) {
 	if reflect.DeepEqual(running, baseline) || len(running.Processes) == 0 || len(running.Cgroups) == 0 {
 		t.Fatalf("a running cluster left no trace the check could see: %+v", running)
 	}
+	// Hold the host lock across the whole test, so no other package's
+	// cluster starts between the steps and spoils the comparisons.
+	if err := acquireHostLock(context.Background(), testLogger()); err != nil {
+		t.Fatal(err)
+	}
+	defer releaseHostLock()
 	st, err := loadState(c.RunDir())
 	if err != nil {
 		t.Fatal(err)
