@@ -437,3 +437,50 @@ func TestKeyRotationPolicy(t *testing.T) {
 	_, err = kc.GetKeyRotationPolicy(ctx, "missing", nil)
 	wantCode(t, err, http.StatusNotFound, "KeyNotFound")
 }
+
+// TestKeyConcurrentOperations signs and rotates from many goroutines at once: every signature
+// must verify against the version that made it (run with -race to check the key cache).
+func TestKeyConcurrentOperations(t *testing.T) {
+	e := startEmu(t)
+	kc := e.keysClient("kv1")
+	if _, err := kc.CreateKey(ctx, "busy", azkeys.CreateKeyParameters{Kty: ptr(azkeys.KeyTypeEC)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256.Sum256([]byte("concurrent"))
+	errs := make(chan error, 16)
+	for i := range 16 {
+		go func() {
+			if i%8 == 0 {
+				_, err := kc.RotateKey(ctx, "busy", nil)
+				errs <- err
+				return
+			}
+			sig, err := kc.Sign(ctx, "busy", "", azkeys.SignParameters{Algorithm: ptr(azkeys.SignatureAlgorithmES256), Value: digest[:]}, nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			got, err := kc.GetKey(ctx, "busy", sig.KID.Version(), nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			// Not publicKeyOf: t.Fatal must not run outside the test goroutine.
+			pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, got.Key.X...), got.Key.Y...))
+			if err != nil {
+				errs <- err
+				return
+			}
+			if !ecdsa.Verify(pub, digest[:], new(big.Int).SetBytes(sig.Result[:32]), new(big.Int).SetBytes(sig.Result[32:])) {
+				errs <- fmt.Errorf("signature by %s does not verify with that version's key", *sig.KID)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
