@@ -36,7 +36,11 @@ func (s *Server) Mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alph
 		setReason(ctx, reasonOf(err))
 	}
 	if m != nil {
-		s.log.Info("mount", "pod", m.PodNamespace+"/"+m.PodName, "vault", m.KeyVaultName, "identity", m.Identity.Mode.String(), "objects", len(m.Objects), "code", code.String(), "duration", time.Since(start).String())
+		attrs := []any{"pod", m.PodNamespace + "/" + m.PodName, "vault", m.KeyVaultName, "identity", m.Identity.Mode.String(), "objects", len(m.Objects), "code", code.String(), "duration", time.Since(start).String()}
+		if err != nil {
+			attrs = append(attrs, "error", status.Convert(err).Message())
+		}
+		s.log.Info("mount", attrs...)
 	} else {
 		s.log.Info("mount rejected", "code", code.String(), "error", err)
 	}
