@@ -240,20 +240,14 @@ type createCertificateRequest struct {
 }
 
 func createCertificate(c *Call) (int, any, error) {
-	name := c.Name()
-	if err := checkObjectName(name); err != nil {
-		return 0, nil, err
-	}
 	var req createCertificateRequest
-	if err := c.Decode(&req); err != nil {
-		return 0, nil, err
-	}
-	if err := checkTags(req.Tags); err != nil {
+	name, err := c.decodeNew(&req)
+	if err != nil {
 		return 0, nil, err
 	}
 	// Without a policy, a new version of an existing certificate reuses its policy.
 	var reuse *kvcrypto.Key
-	err := c.View(func(v *Vault) error {
+	err = c.View(func(v *Vault) error {
 		if err := checkCertificateNameFree(v, name); err != nil {
 			return err
 		}
@@ -321,6 +315,9 @@ func createCertificate(c *Call) (int, any, error) {
 	return http.StatusAccepted, out, nil
 }
 
+func (r *createCertificateRequest) tagList() map[string]string { return r.Tags }
+func (r *importCertificateRequest) tagList() map[string]string { return r.Tags }
+
 func ptrTo[T any](v T) *T { return &v }
 
 type importCertificateRequest struct {
@@ -332,15 +329,9 @@ type importCertificateRequest struct {
 }
 
 func importCertificate(c *Call) (int, any, error) {
-	name := c.Name()
-	if err := checkObjectName(name); err != nil {
-		return 0, nil, err
-	}
 	var req importCertificateRequest
-	if err := c.Decode(&req); err != nil {
-		return 0, nil, err
-	}
-	if err := checkTags(req.Tags); err != nil {
+	name, err := c.decodeNew(&req)
+	if err != nil {
 		return 0, nil, err
 	}
 	contentType := ""

@@ -130,6 +130,25 @@ type createKeyRequest struct {
 	ReleasePolicy  json.RawMessage   `json:"release_policy"`
 }
 
+func (r *createKeyRequest) tagList() map[string]string { return r.Tags }
+func (r *importKeyRequest) tagList() map[string]string { return r.Tags }
+
+// newObjectRequest is the body of a create or import: it carries the new version's tags.
+type newObjectRequest interface{ tagList() map[string]string }
+
+// decodeNew is the common start of create and import: the {name} is valid, the body decodes
+// and its tags are within limits.
+func (c *Call) decodeNew(req newObjectRequest) (string, error) {
+	name := c.Name()
+	if err := checkObjectName(name); err != nil {
+		return "", err
+	}
+	if err := c.Decode(req); err != nil {
+		return "", err
+	}
+	return name, checkTags(req.tagList())
+}
+
 // checkKeyAttributes refuses what the emulator cannot honour: exportable keys need a release
 // policy and secure key release, which it does not emulate.
 func checkKeyAttributes(a *Attributes, releasePolicy json.RawMessage) error {
@@ -165,15 +184,9 @@ func checkKeyNameFree(v *Vault, name string) error {
 }
 
 func createKey(c *Call) (int, any, error) {
-	name := c.Name()
-	if err := checkObjectName(name); err != nil {
-		return 0, nil, err
-	}
 	var req createKeyRequest
-	if err := c.Decode(&req); err != nil {
-		return 0, nil, err
-	}
-	if err := checkTags(req.Tags); err != nil {
+	name, err := c.decodeNew(&req)
+	if err != nil {
 		return 0, nil, err
 	}
 	if err := checkKeyAttributes(req.Attributes, req.ReleasePolicy); err != nil {
@@ -222,15 +235,9 @@ type importKeyRequest struct {
 }
 
 func importKey(c *Call) (int, any, error) {
-	name := c.Name()
-	if err := checkObjectName(name); err != nil {
-		return 0, nil, err
-	}
 	var req importKeyRequest
-	if err := c.Decode(&req); err != nil {
-		return 0, nil, err
-	}
-	if err := checkTags(req.Tags); err != nil {
+	name, err := c.decodeNew(&req)
+	if err != nil {
 		return 0, nil, err
 	}
 	if err := checkKeyAttributes(req.Attributes, req.ReleasePolicy); err != nil {

@@ -113,30 +113,17 @@ func CreateSelfSigned(p *Policy, key *Key, now time.Time) (*Certificate, error) 
 		NotBefore:    notBefore,
 		NotAfter:     notBefore.AddDate(0, x.ValidityMonths, 0),
 	}
-	if x.Subject != "" {
-		seq, err := ParseSubject(x.Subject)
-		if err != nil {
-			return nil, err
-		}
-		raw, err := asn1.Marshal(seq)
-		if err != nil {
-			return nil, badParam("policy.x509_props.subject", "policy.x509_props.subject %q cannot be encoded: %v", x.Subject, err)
-		}
-		tmpl.RawSubject = raw
+	raw, sans, err := subjectAndSANs(x)
+	if err != nil {
+		return nil, err
 	}
+	tmpl.RawSubject, tmpl.ExtraExtensions = raw, sans
 	for _, u := range x.KeyUsage {
 		tmpl.KeyUsage |= keyUsageBits[u]
 	}
 	for _, e := range x.EKUs {
 		oid, _ := parseOID(e)
 		tmpl.UnknownExtKeyUsage = append(tmpl.UnknownExtKeyUsage, oid)
-	}
-	if x.SANs != nil {
-		ext, err := sanExtension(x.SANs, len(tmpl.RawSubject) == 0)
-		if err != nil {
-			return nil, err
-		}
-		tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, ext)
 	}
 	tmpl.SubjectKeyId = subjectKeyID(key.Public())
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key.Signer())
@@ -431,25 +418,31 @@ func (c *Certificate) UnmarshalJSON(data []byte) error {
 // CSR builds the certificate signing request Key Vault shows in a pending certificate
 // operation ("csr"): the policy's subject, SANs, key usage and EKUs, signed by key.
 func CSR(p *Policy, key *Key) ([]byte, error) {
-	x := p.X509Props
-	tmpl := &x509.CertificateRequest{}
+	raw, sans, err := subjectAndSANs(p.X509Props)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.CertificateRequest{RawSubject: raw, ExtraExtensions: sans}
+	return x509.CreateCertificateRequest(rand.Reader, tmpl, key.Signer())
+}
+
+// subjectAndSANs encodes the policy's subject (DER) and its SAN extension, if any.
+func subjectAndSANs(x *X509Props) (rawSubject []byte, exts []pkix.Extension, err error) {
 	if x.Subject != "" {
 		seq, err := ParseSubject(x.Subject)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		raw, err := asn1.Marshal(seq)
-		if err != nil {
-			return nil, err
+		if rawSubject, err = asn1.Marshal(seq); err != nil {
+			return nil, nil, badParam("policy.x509_props.subject", "policy.x509_props.subject %q cannot be encoded: %v", x.Subject, err)
 		}
-		tmpl.RawSubject = raw
 	}
 	if x.SANs != nil {
-		ext, err := sanExtension(x.SANs, len(tmpl.RawSubject) == 0)
+		ext, err := sanExtension(x.SANs, len(rawSubject) == 0)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, ext)
+		exts = append(exts, ext)
 	}
-	return x509.CreateCertificateRequest(rand.Reader, tmpl, key.Signer())
+	return rawSubject, exts, nil
 }
