@@ -108,6 +108,21 @@ func TestRegistersWithKubelet(t *testing.T) {
 	}
 }
 
+// TestProbeFileWithoutHostDir: in the DaemonSet the socket's host directory
+// is not mounted in the registrar's container, so the probe file's directory
+// must be created.
+func TestProbeFileWithoutHostDir(t *testing.T) {
+	cfg := setup(t)
+	cfg.KubeletRegistrationPath = filepath.Join(t.TempDir(), "var/lib/kubelet/plugins/csi-secrets-store/csi.sock")
+	_, client, _, _ := start(t, cfg)
+	if _, err := client.GetInfo(context.Background(), &registerapi.InfoRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(cfg.ProbeFile()); err != nil {
+		t.Errorf("registration probe file not created: %v", err)
+	}
+}
+
 func TestFailedRegistrationEndsRun(t *testing.T) {
 	cfg := setup(t)
 	r, client, _, done := start(t, cfg)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"k8s.io/klog/v2"
 	registerapi "k8s.io/kubelet/pkg/apis/pluginregistration/v1"
@@ -48,7 +49,14 @@ func (s *service) NotifyRegistrationStatus(ctx context.Context, st *registerapi.
 	return &registerapi.RegistrationStatusResponse{}, nil
 }
 
+// touch creates path and its directory. The directory is usually absent: the
+// probe file sits at the driver socket's host path, which is not mounted in
+// the registrar's container, so (as upstream) it lands in the container's own
+// filesystem, where the exec probe in the same container looks.
 func touch(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
