@@ -224,3 +224,16 @@ func getCount(t testing.TB, e *env, object string) int64 {
 func faultLatency(vault, object string, d time.Duration) kvemulator.Fault {
 	return kvemulator.Fault{Vault: vault, Object: object, Latency: kvemulator.Duration(d)}
 }
+
+func normalizeJSON(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	out, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(out, '\n')
+}
