@@ -65,7 +65,6 @@ func (s *logSink) String() string {
 }
 
 type env struct {
-	t        *testing.T
 	client   csi.NodeClient
 	ident    csi.IdentityClient
 	provider *providertest.Provider
@@ -88,7 +87,9 @@ func (h *recordingHook) Published(_ context.Context, m driver.MountInfo) error {
 	return h.err
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvTB(t) }
+
+func newEnvTB(t testing.TB) *env {
 	t.Helper()
 	root := t.TempDir()
 	provDir := filepath.Join(root, "providers")
@@ -143,7 +144,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cc.Close(); cancel(); <-done })
-	return &env{t: t, client: csi.NewNodeClient(cc), ident: csi.NewIdentityClient(cc), provider: prov, metrics: rec, logs: logs, hooks: hooks, root: root}
+	return &env{client: csi.NewNodeClient(cc), ident: csi.NewIdentityClient(cc), provider: prov, metrics: rec, logs: logs, hooks: hooks, root: root}
 }
 
 func (e *env) publishReq(target, spc string) *csi.NodePublishVolumeRequest {

@@ -5,7 +5,6 @@ package tmpfs
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
@@ -24,8 +23,9 @@ func unmount(target string) error {
 }
 
 // IsMountPoint reports whether target is a mount point, by comparing its
-// device with its parent's (or, for bind mounts on the same device, by
-// /proc/self/mountinfo).
+// device with its parent's. That is exact for what the driver mounts (a
+// tmpfs is always a new device) and, unlike reading /proc/self/mountinfo,
+// costs the same with thousands of mounts on the node.
 func IsMountPoint(target string) (bool, error) {
 	var st, pst unix.Stat_t
 	if err := unix.Lstat(target, &st); err != nil {
@@ -37,30 +37,5 @@ func IsMountPoint(target string) (bool, error) {
 	if err := unix.Lstat(filepath.Dir(filepath.Clean(target)), &pst); err != nil {
 		return false, fmt.Errorf("stat parent of %s: %w", target, err)
 	}
-	if st.Dev != pst.Dev {
-		return true, nil
-	}
-	return inMountInfo(target)
-}
-
-func inMountInfo(target string) (bool, error) {
-	abs, err := filepath.Abs(target)
-	if err != nil {
-		return false, err
-	}
-	if r, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = r
-	}
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return false, nil // no procfs: the device check is all we have
-	}
-	for _, line := range splitLines(b) {
-		// Fields: id parent major:minor root mountpoint ...
-		f := fields(line)
-		if len(f) > 4 && unescape(f[4]) == abs {
-			return true, nil
-		}
-	}
-	return false, nil
+	return st.Dev != pst.Dev, nil
 }
