@@ -1,0 +1,430 @@
+// Package rotation is the driver's poll loop (the v1.5 model the AKS documentation describes):
+// every --rotation-poll-interval it walks this node's SecretProviderClassPodStatuses and, for
+// each mounted volume, asks the provider again with the versions it holds, rewrites the files
+// atomically when they changed, records the new versions and updates the synced Secrets.
+//
+// Better than upstream: a provider failure keeps the mounted content and is reported (events and
+// total_rotation_reconcile_error) instead of masked, and a volume that keeps failing is retried
+// less and less often (exponential backoff in poll ticks), so a broken vault or identity is not
+// hammered every interval.
+package rotation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+
+	"github.com/kvcsi/kvcsi/api/secretsstore/spcclient"
+	ssv1 "github.com/kvcsi/kvcsi/api/secretsstore/v1"
+	"github.com/kvcsi/kvcsi/driver"
+	"github.com/kvcsi/kvcsi/driver/metrics"
+	"github.com/kvcsi/kvcsi/driver/mount"
+	"github.com/kvcsi/kvcsi/driver/podstatus"
+	"github.com/kvcsi/kvcsi/driver/secretsync"
+)
+
+// Event reasons, as upstream names them (source csi-secrets-store-rotation).
+const (
+	ReasonMountRotationComplete  = "MountRotationComplete"
+	ReasonMountRotationFailed    = "MountRotationFailed"
+	ReasonSecretRotationComplete = "SecretRotationComplete"
+	ReasonSecretRotationFailed   = "SecretRotationFailed"
+)
+
+// Error types of failures that happen before or after the provider call; the provider's own
+// come from mount.ErrorType. All are bounded, for the error_type metric label.
+const (
+	ErrNodePublishSecretRefNotFound = "NodePublishSecretRefNotFound"
+	ErrSecretProviderClassNotFound  = "SecretProviderClassNotFound"
+	ErrSecretProviderClassGet       = "GetSecretProviderClassFailed"
+	ErrTokenRequest                 = "TokenRequestFailed"
+	ErrPodStatusUpdate              = "PodStatusUpdateFailed"
+	ErrSecretSync                   = "SecretSyncFailed"
+	ErrVolumeNotFound               = "VolumeNotFound"
+)
+
+// Refresher is driver/mount's refresh step: provider Mount with the current object versions, then
+// an atomic write when the content changed. On error the old content stays.
+type Refresher interface {
+	Refresh(ctx context.Context, req mount.Request) (mount.Result, error)
+}
+
+// Config is what a Rotator needs. Kube, SPC, PodStatus, Refresher and Watches are required.
+type Config struct {
+	NodeName string
+	// DriverName is the CSI driver name in pod volumes; default secrets-store.csi.k8s.io.
+	DriverName string
+	// Interval is --rotation-poll-interval; default 2m.
+	Interval time.Duration
+	// MaxBackoffTicks caps how many ticks a failing volume is skipped; default 15 (30 minutes
+	// at the default interval). Failure n skips min(2^(n-1)-1, MaxBackoffTicks) ticks.
+	MaxBackoffTicks int
+
+	Kube      kubernetes.Interface
+	SPC       *spcclient.Client
+	PodStatus *podstatus.Client
+	Refresher Refresher
+	// Syncer updates the synced Secrets; nil skips them.
+	Syncer  *secretsync.Syncer
+	Watches *Watches
+	// Recorder should have source events.SourceRotation; nil sends no events.
+	Recorder record.EventRecorder
+	Metrics  *metrics.Recorder
+	// TargetMounted says whether a volume is still mounted, so rotation never writes secrets into
+	// a directory kubelet already unmounted (on Linux that would put them on the node's disk).
+	// Default: the atomic writer's ..data link exists below the target.
+	TargetMounted func(target string) (bool, error)
+}
+
+// Rotator runs the poll loop.
+type Rotator struct {
+	cfg Config
+
+	mu      sync.Mutex
+	backoff map[string]*failState
+}
+
+type failState struct {
+	failures int
+	skip     int
+}
+
+// New checks cfg and fills its defaults.
+func New(cfg Config) (*Rotator, error) {
+	var missing []string
+	if cfg.NodeName == "" {
+		missing = append(missing, "NodeName (--nodeid)")
+	}
+	if cfg.Kube == nil {
+		missing = append(missing, "Kube")
+	}
+	if cfg.SPC == nil {
+		missing = append(missing, "SPC")
+	}
+	if cfg.PodStatus == nil {
+		missing = append(missing, "PodStatus")
+	}
+	if cfg.Refresher == nil {
+		missing = append(missing, "Refresher")
+	}
+	if cfg.Watches == nil {
+		missing = append(missing, "Watches")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("rotation: missing %v", missing)
+	}
+	if cfg.Interval < 0 {
+		return nil, fmt.Errorf("rotation: --rotation-poll-interval %s is negative", cfg.Interval)
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = 2 * time.Minute
+	}
+	if cfg.DriverName == "" {
+		cfg.DriverName = driver.Name
+	}
+	if cfg.MaxBackoffTicks <= 0 {
+		cfg.MaxBackoffTicks = 15
+	}
+	if cfg.TargetMounted == nil {
+		cfg.TargetMounted = dataLinkExists
+	}
+	return &Rotator{cfg: cfg, backoff: map[string]*failState{}}, nil
+}
+
+// dataLinkExists is the OS-independent test for a live volume: the atomic writer's ..data link
+// is on the tmpfs (or, on Windows, in the directory) and disappears with the unmount.
+func dataLinkExists(target string) (bool, error) {
+	_, err := os.Lstat(filepath.Join(target, "..data"))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Run polls every interval until ctx ends. The watches must be started.
+func (r *Rotator) Run(ctx context.Context) {
+	klog.InfoS("secret rotation enabled", "interval", r.cfg.Interval, "node", r.cfg.NodeName)
+	t := time.NewTicker(r.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.ReconcileAll(ctx)
+		}
+	}
+}
+
+// ReconcileAll runs one poll: every status of this node, one after the other, so one node never
+// sends its provider more than one Mount at a time from rotation.
+func (r *Rotator) ReconcileAll(ctx context.Context) {
+	objs, err := r.cfg.Watches.PodStatuses.List(labels.Everything())
+	if err != nil {
+		klog.ErrorS(err, "listing this node's SecretProviderClassPodStatuses")
+		return
+	}
+	seen := make(map[string]bool, len(objs))
+	var tokenAudiences []tokenRequest
+	var tokenErr error
+	tokensRead := false
+	for _, o := range objs {
+		if ctx.Err() != nil {
+			return
+		}
+		u, ok := o.(*unstructured.Unstructured)
+		if !ok {
+			continue
+		}
+		var st ssv1.SecretProviderClassPodStatus
+		if err := spcclient.FromUnstructured(u, &st); err != nil {
+			klog.ErrorS(err, "decoding SecretProviderClassPodStatus", "status", klog.KObj(u))
+			continue
+		}
+		key := st.Namespace + "/" + st.Name
+		seen[key] = true
+		if r.skip(key) {
+			klog.V(4).InfoS("rotation backing off", "status", key)
+			continue
+		}
+		if !tokensRead {
+			// The CSIDriver is read once per poll, and only when some volume is due.
+			tokenAudiences, tokenErr = r.tokenRequests(ctx)
+			tokensRead = true
+		}
+		r.reconcileOne(ctx, &st, tokenAudiences, tokenErr)
+	}
+	r.prune(seen)
+}
+
+// reconcileOne rotates one volume and records the outcome in metrics, events and backoff.
+func (r *Rotator) reconcileOne(ctx context.Context, st *ssv1.SecretProviderClassPodStatus, audiences []tokenRequest, audErr error) {
+	key := st.Namespace + "/" + st.Name
+	start := time.Now()
+	rotated, skipped, errType, err := r.rotate(ctx, st, audiences, audErr)
+	if skipped {
+		return
+	}
+	r.cfg.Metrics.RotationReconciled(rotated, time.Since(start))
+	if err != nil {
+		r.cfg.Metrics.RotationFailed(rotated, errType)
+		n := r.fail(key)
+		klog.ErrorS(err, "rotation failed", "status", key, "errorType", errType, "failures", n)
+		return
+	}
+	r.succeed(key)
+}
+
+// rotate does the work for one volume. skipped is true when there is nothing to rotate (the pod
+// is gone or being deleted, the status belongs to an earlier pod, or the volume is unmounted).
+func (r *Rotator) rotate(ctx context.Context, st *ssv1.SecretProviderClassPodStatus, audiences []tokenRequest, audErr error) (rotated, skipped bool, errType string, err error) {
+	if !st.Status.Mounted || st.Status.TargetPath == "" {
+		return false, true, "", nil
+	}
+	pod, err := r.cfg.Watches.Pods.Pods(st.Namespace).Get(st.Status.PodName)
+	if apierrors.IsNotFound(err) {
+		return false, true, "", nil
+	}
+	if err != nil {
+		return false, true, "", nil
+	}
+	if pod.DeletionTimestamp != nil || !ownedBy(st, pod) {
+		return false, true, "", nil
+	}
+	if mounted, err := r.cfg.TargetMounted(st.Status.TargetPath); err != nil || !mounted {
+		klog.V(4).InfoS("rotation skips a volume that is not mounted", "pod", klog.KObj(pod), "target", st.Status.TargetPath, "err", err)
+		return false, true, "", nil
+	}
+	spcName := st.Status.SecretProviderClassName
+	mountFailed := func(typ string, err error) (bool, bool, string, error) {
+		r.event(pod, corev1.EventTypeWarning, ReasonMountRotationFailed, "failed to rotate mounted contents of SecretProviderClass %s: %v", spcName, err)
+		return false, false, typ, err
+	}
+
+	spc, err := r.cfg.SPC.SecretProviderClasses(st.Namespace).Get(ctx, spcName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return mountFailed(ErrSecretProviderClassNotFound, fmt.Errorf("failed to get secretproviderclass %s/%s, error: %w", st.Namespace, spcName, err))
+	}
+	if err != nil {
+		return mountFailed(ErrSecretProviderClassGet, fmt.Errorf("failed to get secretproviderclass %s/%s, error: %w", st.Namespace, spcName, err))
+	}
+	vol := findVolume(pod, spcName, r.cfg.DriverName)
+	if vol == nil {
+		return mountFailed(ErrVolumeNotFound, fmt.Errorf("pod %s/%s has no %s volume with secretProviderClass %s", pod.Namespace, pod.Name, r.cfg.DriverName, spcName))
+	}
+	volCtx := podVolumeContext(pod, vol)
+	if audErr != nil {
+		return mountFailed(ErrTokenRequest, audErr)
+	}
+	if len(audiences) > 0 {
+		tokens, err := r.tokens(ctx, pod, audiences)
+		if err != nil {
+			return mountFailed(ErrTokenRequest, err)
+		}
+		volCtx[driver.AttrServiceAccountToken] = tokens
+	}
+	secrets, err := r.nodePublishSecrets(pod, vol)
+	if err != nil {
+		return mountFailed(ErrNodePublishSecretRefNotFound, err)
+	}
+	res, err := r.cfg.Refresher.Refresh(ctx, mount.Request{
+		Provider:              string(spc.Spec.Provider),
+		Attributes:            driver.BuildAttributes(spc.Spec.Parameters, volCtx),
+		Secrets:               secrets,
+		TargetPath:            st.Status.TargetPath,
+		CurrentObjectVersions: driver.FromPodStatusObjects(st.Status.Objects),
+	})
+	if err != nil {
+		return mountFailed(mount.ErrorType(err), err)
+	}
+	newObjects := driver.ToPodStatusObjects(res.Objects)
+	if !slices.Equal(podstatus.SortObjects(newObjects), podstatus.SortObjects(st.Status.Objects)) {
+		if err := r.cfg.PodStatus.SetObjects(ctx, st.Namespace, st.Name, newObjects); err != nil {
+			// The content is rotated; the next poll sends the older versions again and the
+			// provider answers with the same content, so nothing is lost.
+			return mountFailed(ErrPodStatusUpdate, err)
+		}
+	}
+	if res.Changed {
+		rotated = true
+		r.event(pod, corev1.EventTypeNormal, ReasonMountRotationComplete, "successfully rotated mounted contents of SecretProviderClass %s", spcName)
+	}
+	if r.cfg.Syncer == nil || len(spc.Spec.SecretObjects) == 0 {
+		return rotated, false, "", nil
+	}
+	sres, err := r.cfg.Syncer.Sync(ctx, secretsync.Request{SPC: spc, PodName: pod.Name, PodUID: pod.UID, Provider: string(spc.Spec.Provider), TargetPath: st.Status.TargetPath})
+	if err != nil {
+		r.event(pod, corev1.EventTypeWarning, ReasonSecretRotationFailed, "failed to rotate Kubernetes Secrets of SecretProviderClass %s: %v", spcName, err)
+		return rotated, false, ErrSecretSync, err
+	}
+	if len(sres.Changed) > 0 {
+		rotated = true
+		r.event(pod, corev1.EventTypeNormal, ReasonSecretRotationComplete, "successfully rotated Kubernetes Secrets %v of SecretProviderClass %s", sres.Changed, spcName)
+	}
+	return rotated, false, "", nil
+}
+
+func (r *Rotator) event(pod *corev1.Pod, typ, reason, format string, args ...any) {
+	if r.cfg.Recorder != nil {
+		r.cfg.Recorder.Eventf(pod, typ, reason, format, args...)
+	}
+}
+
+// ownedBy tells whether the status was written for this pod and not for an earlier pod of the
+// same name (a recreated StatefulSet pod whose new mount is not recorded yet).
+func ownedBy(st *ssv1.SecretProviderClassPodStatus, pod *corev1.Pod) bool {
+	for _, o := range st.OwnerReferences {
+		if o.Kind == "Pod" && o.UID == pod.UID {
+			return true
+		}
+	}
+	return false
+}
+
+// findVolume returns the pod's inline volume of this driver and SecretProviderClass.
+func findVolume(pod *corev1.Pod, spc, driverName string) *corev1.CSIVolumeSource {
+	for i := range pod.Spec.Volumes {
+		csi := pod.Spec.Volumes[i].CSI
+		if csi != nil && csi.Driver == driverName && csi.VolumeAttributes[driver.AttrSecretProviderClass] == spc {
+			return csi
+		}
+	}
+	return nil
+}
+
+// podVolumeContext rebuilds what kubelet sends in NodePublishVolume: the volume's attributes plus
+// the pod information of podInfoOnMount.
+func podVolumeContext(pod *corev1.Pod, vol *corev1.CSIVolumeSource) map[string]string {
+	out := make(map[string]string, len(vol.VolumeAttributes)+5)
+	for k, v := range vol.VolumeAttributes {
+		out[k] = v
+	}
+	out[driver.AttrPodName] = pod.Name
+	out[driver.AttrPodNamespace] = pod.Namespace
+	out[driver.AttrPodUID] = string(pod.UID)
+	out[driver.AttrServiceAccountName] = pod.Spec.ServiceAccountName
+	out[driver.AttrEphemeral] = "true"
+	return out
+}
+
+// nodePublishSecrets reads the volume's nodePublishSecretRef from the used=true Secret informer;
+// the driver deliberately cannot read other Secrets.
+func (r *Rotator) nodePublishSecrets(pod *corev1.Pod, vol *corev1.CSIVolumeSource) (map[string]string, error) {
+	if vol.NodePublishSecretRef == nil || vol.NodePublishSecretRef.Name == "" {
+		return nil, nil
+	}
+	name := vol.NodePublishSecretRef.Name
+	s, err := r.cfg.Watches.UsedSecrets.Secrets(pod.Namespace).Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("%s: failed to get node publish secret %s/%s: not found among Secrets labelled %s=true; if it exists, label it: kubectl label secret %s -n %s %s=true",
+			ErrNodePublishSecretRefNotFound, pod.Namespace, name, ssv1.UsedLabel, name, pod.Namespace, ssv1.UsedLabel)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to get node publish secret %s/%s: %w", pod.Namespace, name, err)
+	}
+	out := make(map[string]string, len(s.Data))
+	for k, v := range s.Data {
+		out[k] = string(v)
+	}
+	return out, nil
+}
+
+// skip consumes one tick of a volume's backoff.
+func (r *Rotator) skip(key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.backoff[key]
+	if !ok || s.skip == 0 {
+		return false
+	}
+	s.skip--
+	return true
+}
+
+// fail records a failure and sets how many ticks to skip before the next attempt.
+func (r *Rotator) fail(key string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.backoff[key]
+	if !ok {
+		s = &failState{}
+		r.backoff[key] = s
+	}
+	s.failures++
+	s.skip = r.cfg.MaxBackoffTicks
+	if s.failures < 31 {
+		s.skip = min(1<<(s.failures-1)-1, r.cfg.MaxBackoffTicks)
+	}
+	return s.failures
+}
+
+func (r *Rotator) succeed(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.backoff, key)
+}
+
+// prune forgets the backoff of statuses that are gone, so the map is bounded by this node's mounts.
+func (r *Rotator) prune(seen map[string]bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k := range r.backoff {
+		if !seen[k] {
+			delete(r.backoff, k)
+		}
+	}
+}
