@@ -17,5 +17,6 @@ bench-provider: ## concurrent Mounts against the emulator, cache/singleflight on
 	$(GO) test ./provider/server -run '^$$' -bench BenchmarkConcurrentMounts -benchtime 5x
 
 .PHONY: golden-provider
-golden-provider: ## rewrite the rendering golden files in provider/render/testdata
+golden-provider: ## rewrite the golden files (rendering, whole MountResponse)
 	$(GO) test ./provider/render -run TestGolden -update
+	$(GO) test ./provider/server -run TestMountGolden -update

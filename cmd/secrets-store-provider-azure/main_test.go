@@ -70,9 +70,16 @@ func writeFile(p, s string) error { return os.WriteFile(p, []byte(s), 0o644) }
 // removes the socket.
 func TestServeAndStopOnSIGTERM(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "azure.sock")
-	done := make(chan error, 1)
+	// ctx is canceled when realMain returns, so a broken start fails the
+	// calls below instead of hanging the test.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var result error
+	exited := make(chan struct{})
 	go func() {
-		done <- realMain([]string{"--endpoint", "unix://" + sock, "--healthz-port", "0", "--prometheus-port", "0"})
+		result = realMain([]string{"--endpoint", "unix://" + sock, "--healthz-port", "0", "--prometheus-port", "0"})
+		close(exited)
+		cancel()
 	}()
 	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -80,22 +87,24 @@ func TestServeAndStopOnSIGTERM(t *testing.T) {
 	}
 	defer conn.Close()
 	// WaitForReady rides out the moments before the socket exists.
-	v, err := v1alpha1.NewCSIDriverProviderClient(conn).Version(context.Background(), &v1alpha1.VersionRequest{Version: "v1alpha1"}, grpc.WaitForReady(true))
+	v, err := v1alpha1.NewCSIDriverProviderClient(conn).Version(ctx, &v1alpha1.VersionRequest{Version: "v1alpha1"}, grpc.WaitForReady(true))
 	if err != nil {
-		t.Fatal(err)
+		<-exited
+		t.Fatalf("Version: %v (realMain: %v)", err, result)
 	}
 	if v.RuntimeName != "secrets-store-provider-azure" {
 		t.Fatalf("Version = %+v", v)
 	}
-	h, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
+	h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
 	if err != nil || h.Status != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("health = %v, %v", h, err)
 	}
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; err != nil {
-		t.Fatalf("realMain after SIGTERM: %v", err)
+	<-exited
+	if result != nil {
+		t.Fatalf("realMain after SIGTERM: %v", result)
 	}
 	if _, err := os.Stat(sock); !os.IsNotExist(err) {
 		t.Fatalf("socket left behind: %v", err)
