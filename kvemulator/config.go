@@ -83,14 +83,14 @@ func (c Config) withDefaults() (Config, error) {
 			continue
 		}
 		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return c, fmt.Errorf("Config.%s %q is not host:port: %v; use e.g. \"127.0.0.1:0\"", name, addr, err)
+			return c, fmt.Errorf("config: %s %q is not host:port: %v; use e.g. \"127.0.0.1:0\"", name, addr, err)
 		}
 	}
 	if err := checkLoopback(c.AdminAddr); err != nil {
 		return c, fmt.Errorf("Config.AdminAddr: %w", err)
 	}
 	if c.SeedFile != "" && c.Seed != nil {
-		return c, fmt.Errorf("Config.SeedFile and Config.Seed are both set: give one of them")
+		return c, fmt.Errorf("both Config.SeedFile and Config.Seed are set: give one of them")
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -183,7 +183,7 @@ func (sd *Seed) build(now time.Time) (*State, error) {
 		if id.TenantID == "" {
 			id.TenantID = st.Tenants[0].ID
 		} else if !tenantOK(id.TenantID) {
-			return nil, fmt.Errorf("%s: tenantId %s is not declared under tenants:", where, id.TenantID)
+			return nil, fmt.Errorf("%s: tenantId %s is not declared under \"tenants\"", where, id.TenantID)
 		}
 		if id.ClientID == "" {
 			id.ClientID = uuid.NewString()
@@ -195,7 +195,7 @@ func (sd *Seed) build(now time.Time) (*State, error) {
 			return nil, fmt.Errorf("%s: resourceId and default are for managed identities only", where)
 		}
 		if id.Type == IdentityManaged && len(id.Secrets) > 0 {
-			return nil, fmt.Errorf("%s: a managed identity has no client secrets; remove secrets:", where)
+			return nil, fmt.Errorf("%s: a managed identity has no client secrets; remove its \"secrets\"", where)
 		}
 		for j, fc := range id.FederatedCredentials {
 			if fc.Subject == "" {
@@ -227,7 +227,7 @@ func (sd *Seed) build(now time.Time) (*State, error) {
 		if tenant == "" {
 			tenant = st.Tenants[0].ID
 		} else if !tenantOK(tenant) {
-			return nil, fmt.Errorf("%s: tenant %s is not declared under tenants:", where, tenant)
+			return nil, fmt.Errorf("%s: tenant %s is not declared under \"tenants\"", where, tenant)
 		}
 		v := newVault(lname, tenant)
 		if vs.SoftDeleteRetentionDays != 0 {
@@ -242,7 +242,7 @@ func (sd *Seed) build(now time.Time) (*State, error) {
 			if ap.Identity != "" {
 				id := identityByName[ap.Identity]
 				if id == nil {
-					return nil, fmt.Errorf("%s accessPolicies[%d]: identity %q is not declared under identities:", where, j, ap.Identity)
+					return nil, fmt.Errorf("%s accessPolicies[%d]: identity %q is not declared under \"identities\"", where, j, ap.Identity)
 				}
 				oid = id.ObjectID
 			}

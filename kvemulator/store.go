@@ -132,17 +132,6 @@ func (s *store) viewVault(name string, fn func(v *Vault) error) error {
 	return fn(v)
 }
 
-// update runs fn on the whole state (admin operations).
-func (s *store) update(fn func(st *State) error) error {
-	s.mu.Lock()
-	err := fn(s.st)
-	s.mu.Unlock()
-	if err == nil {
-		s.persist()
-	}
-	return err
-}
-
 func (s *store) view(fn func(st *State) error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
