@@ -12,8 +12,8 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/go-logr/logr"
-	secretsstorev1 "github.com/kvcsi/kvcsi/api/secretsstore/v1"
 	"github.com/kvcsi/kvcsi/api/secretsstore/spcclient"
+	secretsstorev1 "github.com/kvcsi/kvcsi/api/secretsstore/v1"
 	"github.com/kvcsi/kvcsi/driver"
 	"github.com/kvcsi/kvcsi/driver/csiplugin"
 	"github.com/kvcsi/kvcsi/driver/metrics"
@@ -190,7 +190,7 @@ func TestPublishAgainstRealAPIServer(t *testing.T) {
 	}
 	pod, err := kube.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "busybox-secrets-store-inline"},
-		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "c", Image: "registry.k8s.io/e2e-test-images/busybox:1.29-1"}}},
+		Spec:       corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "c", Image: "registry.k8s.io/e2e-test-images/busybox:1.29-1"}}},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -292,7 +292,7 @@ func TestMissingSecretProviderClassMessage(t *testing.T) {
 	_, err = srv.NodePublishVolume(context.Background(), &csi.NodePublishVolumeRequest{
 		VolumeId: "v", TargetPath: filepath.Join(t.TempDir(), "t"), Readonly: true,
 		VolumeCapability: &csi.VolumeCapability{AccessType: &csi.VolumeCapability_Mount{Mount: &csi.VolumeCapability_MountVolume{}}},
-		VolumeContext: map[string]string{driver.AttrSecretProviderClass: "azure-kvname", driver.AttrPodName: "p", driver.AttrPodNamespace: ns},
+		VolumeContext:    map[string]string{driver.AttrSecretProviderClass: "azure-kvname", driver.AttrPodName: "p", driver.AttrPodNamespace: ns},
 	})
 	want := fmt.Sprintf(`failed to get secretproviderclass %s/azure-kvname, error: secretproviderclasses.secrets-store.csi.x-k8s.io "azure-kvname" not found`, ns)
 	if status.Code(err) != codes.NotFound || !strings.Contains(err.Error(), want) {
