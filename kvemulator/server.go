@@ -110,7 +110,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.msi = s.msiHandler()
 
 	names, ips := cfg.serverNames()
-	cert, err := s.ca.serverCert(names, ips)
+	cert, err := s.ca.loadServerCert(cfg.TLSDir, names, ips)
 	if err != nil {
 		return nil, err
 	}

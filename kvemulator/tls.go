@@ -50,8 +50,21 @@ func loadOrCreateCA(dir string) (*certAuthority, error) {
 			}
 			return &certAuthority{cert: cert, key: key, certPEM: certPEM, file: filepath.Join(dir, "ca.crt")}, nil
 		}
+		if errC == nil && hasServerPair(dir) {
+			// An externally issued server certificate: only the CA's certificate
+			// is needed, to hand to clients.
+			blk, _ := pem.Decode(certPEM)
+			if blk == nil {
+				return nil, fmt.Errorf("TLS directory %s: ca.crt holds no PEM block", dir)
+			}
+			cert, err := x509.ParseCertificate(blk.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("TLS directory %s: ca.crt: %w", dir, err)
+			}
+			return &certAuthority{cert: cert, certPEM: certPEM, file: filepath.Join(dir, "ca.crt")}, nil
+		}
 		if (errC == nil) != (errK == nil) {
-			return nil, fmt.Errorf("TLS directory %s has only one of ca.crt and ca.key; provide both or neither", dir)
+			return nil, fmt.Errorf("TLS directory %s has only one of ca.crt and ca.key; provide both, or neither to generate them (or add server.crt/server.key issued by ca.crt)", dir)
 		}
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -89,6 +102,28 @@ func loadOrCreateCA(dir string) (*certAuthority, error) {
 		ca.file = filepath.Join(dir, "ca.crt")
 	}
 	return ca, nil
+}
+
+func hasServerPair(dir string) bool {
+	_, errC := os.Stat(filepath.Join(dir, "server.crt"))
+	_, errK := os.Stat(filepath.Join(dir, "server.key"))
+	return errC == nil && errK == nil
+}
+
+// loadServerCert uses server.crt/server.key from dir when both exist (a
+// certificate from the user's own PKI); otherwise the CA issues one.
+func (ca *certAuthority) loadServerCert(dir string, dnsNames []string, ips []net.IP) (tls.Certificate, error) {
+	if dir != "" && hasServerPair(dir) {
+		pair, err := tls.LoadX509KeyPair(filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key"))
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("TLS directory %s: server.crt/server.key: %w", dir, err)
+		}
+		return pair, nil
+	}
+	if ca.key == nil {
+		return tls.Certificate{}, fmt.Errorf("TLS directory %s: no ca.key to issue a server certificate with", dir)
+	}
+	return ca.serverCert(dnsNames, ips)
 }
 
 func randSerial() *big.Int {
