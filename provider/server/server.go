@@ -86,6 +86,13 @@ func NewHTTPClient(extraCAs []byte, dial func(ctx context.Context, network, addr
 	return &http.Client{Transport: t}, nil
 }
 
+// objectSource is what Mount needs from Key Vault; *keyvault.Fetcher in
+// production.
+type objectSource interface {
+	Get(ctx context.Context, t keyvault.Target, typ, name, version string) (*keyvault.Item, error)
+	EnabledVersions(ctx context.Context, t keyvault.Target, typ, name string) ([]string, error)
+}
+
 // Server is the provider service.
 type Server struct {
 	v1alpha1.UnimplementedCSIDriverProviderServer
@@ -93,7 +100,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	creds   *auth.Credentials
-	fetcher *keyvault.Fetcher
+	fetcher objectSource
 	metrics *metrics.Recorder
 }
 
