@@ -1,0 +1,109 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/kvcsi/kvcsi/api/secretsstore/spcclient"
+	"github.com/kvcsi/kvcsi/driver/csiplugin"
+	"github.com/kvcsi/kvcsi/driver/metrics"
+	"github.com/kvcsi/kvcsi/driver/mount"
+)
+
+func TestFlagDefaultsAreUpstreams(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	bindFlags(fs)
+	want := map[string]string{
+		"endpoint":                         "unix://tmp/csi.sock",
+		"drivername":                       "secrets-store.csi.k8s.io",
+		"provider-volume":                  "/var/run/secrets-store-csi-providers",
+		"additional-provider-volume-paths": "/etc/kubernetes/secrets-store-csi-providers",
+		"metrics-addr":                     ":8095",
+		"enable-secret-rotation":           "false",
+		"rotation-poll-interval":           "2m0s",
+		"max-call-recv-msg-size":           "4194304",
+		"provider-health-check":            "false",
+		"provider-health-check-interval":   "2m0s",
+		"log-format-json":                  "false",
+		"nodeid":                           "",
+		"version":                          "false",
+		"kubeconfig":                       "",
+	}
+	for name, def := range want {
+		f := fs.Lookup(name)
+		if f == nil {
+			t.Errorf("flag --%s is missing", name)
+			continue
+		}
+		if f.DefValue != def {
+			t.Errorf("--%s default %q, want %q", name, f.DefValue, def)
+		}
+	}
+	if fs.Lookup("v") == nil {
+		t.Error("klog's -v is not bound")
+	}
+}
+
+func TestFlagValidation(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{}, "--nodeid is required"},
+		{[]string{"--nodeid=n", "--endpoint=tcp://x"}, "only unix:// endpoints"},
+		{[]string{"--nodeid=n", "--rotation-poll-interval=-1s"}, "--rotation-poll-interval -1s must be positive"},
+		{[]string{"--nodeid=n", "--max-call-recv-msg-size=0"}, "--max-call-recv-msg-size 0 must be positive"},
+		{[]string{"--nodeid=n", "--provider-volume="}, "--provider-volume is empty"},
+		{[]string{"--nodeid=n", "--kubeconfig=/nonexistent/kubeconfig"}, "--kubeconfig /nonexistent/kubeconfig"},
+	}
+	for _, tt := range tests {
+		err := realMain(tt.args)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("realMain(%v) = %v, want error containing %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+func TestProviderDirsAdditionalFirst(t *testing.T) {
+	o := &options{providerVolume: "/provider", additionalProviderPaths: " /a, /b ,,"}
+	if got := strings.Join(o.providerDirs(), ","); got != "/a,/b,/provider" {
+		t.Fatalf("providerDirs = %s", got)
+	}
+}
+
+func TestMetricsAndHealthz(t *testing.T) {
+	sc, _, err := spcclient.NewFake()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := csiplugin.New(csiplugin.Config{DriverName: "d", NodeID: "n", SPCs: csiplugin.SPCsFromClient(sc), Refresher: &mount.Refresher{}, Log: logr.Discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := metrics.New()
+	rec.NodePublishOK("azure")
+	rec.RotationReconciled(false, time.Millisecond)
+	h := httptest.NewServer(httpHandler(rec, srv))
+	defer h.Close()
+	get := func(path string) (int, string) {
+		resp, err := h.Client().Get(h.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/healthz"); code != 200 || body != "ok" {
+		t.Fatalf("/healthz = %d %q", code, body)
+	}
+	code, body := get("/metrics")
+	if code != 200 || !strings.Contains(body, `total_node_publish{os_type=`) || !strings.Contains(body, "total_rotation_reconcile{") {
+		t.Fatalf("/metrics = %d\n%s", code, body)
+	}
+}
