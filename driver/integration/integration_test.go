@@ -55,7 +55,9 @@ func TestMain(m *testing.M) {
 
 // controlPlane starts (once) an API-only local cluster: etcd,
 // kube-apiserver with the CRDs, kube-controller-manager.
-func controlPlane(t *testing.T) *localcluster.Cluster {
+func controlPlane(t *testing.T) *localcluster.Cluster { return controlPlaneB(t) }
+
+func controlPlaneB(t testing.TB) *localcluster.Cluster {
 	t.Helper()
 	cpOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
@@ -68,8 +70,10 @@ func controlPlane(t *testing.T) *localcluster.Cluster {
 	return cpCluster
 }
 
-func clients(t *testing.T) (kubernetes.Interface, *spcclient.Client) {
-	c := controlPlane(t)
+func clients(t *testing.T) (kubernetes.Interface, *spcclient.Client) { return clientsB(t) }
+
+func clientsB(t testing.TB) (kubernetes.Interface, *spcclient.Client) {
+	c := controlPlaneB(t)
 	kube, err := kubernetes.NewForConfig(c.RESTConfig())
 	if err != nil {
 		t.Fatal(err)
