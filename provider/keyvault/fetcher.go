@@ -240,10 +240,10 @@ func (f *Fetcher) store(key string, v any) {
 	f.cache[key] = cached{v: v, exp: now.Add(f.o.CacheTTL)}
 }
 
-func (f *Fetcher) observe(start time.Time, name, typ string, err error) {
+func (f *Fetcher) observe(start time.Time, vault, name, typ string, err error) {
 	reason := ""
 	if err != nil {
-		reason = Classify(err, "").Reason
+		reason = Classify(err, vault).Reason
 	}
 	f.o.Metrics.KeyVault(f.o.Now().Sub(start), name, typ, reason)
 }
@@ -254,7 +254,7 @@ func (f *Fetcher) get(ctx context.Context, t Target, typ, name, version string) 
 		return nil, err
 	}
 	start := f.o.Now()
-	defer func() { f.observe(start, name, typ, err) }()
+	defer func() { f.observe(start, t.VaultName, name, typ, err) }()
 	switch typ {
 	case params.TypeSecret:
 		r, err := cl.s.GetSecret(ctx, name, version, nil)
@@ -314,7 +314,7 @@ func (f *Fetcher) versions(ctx context.Context, t Target, typ, name string) ([]s
 	var vs []versionInfo
 	switch typ {
 	case params.TypeSecret:
-		vs, err = listVersions(ctx, f, name, typ, cl.s.NewListSecretPropertiesVersionsPager(name, nil), func(r azsecrets.ListSecretPropertiesVersionsResponse) (out []versionInfo) {
+		vs, err = listVersions(ctx, f, t.VaultName, name, typ, cl.s.NewListSecretPropertiesVersionsPager(name, nil), func(r azsecrets.ListSecretPropertiesVersionsResponse) (out []versionInfo) {
 			for _, it := range r.Value {
 				if it != nil && it.ID != nil && it.Attributes != nil {
 					out = append(out, newVersionInfo(it.Attributes.Enabled, it.Attributes.Created, it.ID.Version()))
@@ -323,7 +323,7 @@ func (f *Fetcher) versions(ctx context.Context, t Target, typ, name string) ([]s
 			return out
 		})
 	case params.TypeKey:
-		vs, err = listVersions(ctx, f, name, typ, cl.k.NewListKeyPropertiesVersionsPager(name, nil), func(r azkeys.ListKeyPropertiesVersionsResponse) (out []versionInfo) {
+		vs, err = listVersions(ctx, f, t.VaultName, name, typ, cl.k.NewListKeyPropertiesVersionsPager(name, nil), func(r azkeys.ListKeyPropertiesVersionsResponse) (out []versionInfo) {
 			for _, it := range r.Value {
 				if it != nil && it.KID != nil && it.Attributes != nil {
 					out = append(out, newVersionInfo(it.Attributes.Enabled, it.Attributes.Created, it.KID.Version()))
@@ -332,7 +332,7 @@ func (f *Fetcher) versions(ctx context.Context, t Target, typ, name string) ([]s
 			return out
 		})
 	default:
-		vs, err = listVersions(ctx, f, name, typ, cl.c.NewListCertificatePropertiesVersionsPager(name, nil), func(r azcertificates.ListCertificatePropertiesVersionsResponse) (out []versionInfo) {
+		vs, err = listVersions(ctx, f, t.VaultName, name, typ, cl.c.NewListCertificatePropertiesVersionsPager(name, nil), func(r azcertificates.ListCertificatePropertiesVersionsResponse) (out []versionInfo) {
 			for _, it := range r.Value {
 				if it != nil && it.ID != nil && it.Attributes != nil {
 					out = append(out, newVersionInfo(it.Attributes.Enabled, it.Attributes.Created, it.ID.Version()))
@@ -383,12 +383,12 @@ func newVersionInfo(enabled *bool, created *time.Time, version string) versionIn
 
 // listVersions pages through a version listing, recording each page as one
 // Key Vault request.
-func listVersions[R any](ctx context.Context, f *Fetcher, name, typ string, p *runtime.Pager[R], items func(R) []versionInfo) ([]versionInfo, error) {
+func listVersions[R any](ctx context.Context, f *Fetcher, vault, name, typ string, p *runtime.Pager[R], items func(R) []versionInfo) ([]versionInfo, error) {
 	var vs []versionInfo
 	for p.More() {
 		start := f.o.Now()
 		r, err := p.NextPage(ctx)
-		f.observe(start, name, typ, err)
+		f.observe(start, vault, name, typ, err)
 		if err != nil {
 			return nil, err
 		}

@@ -3,11 +3,13 @@ package server_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -178,5 +180,30 @@ func TestListen(t *testing.T) {
 	}
 	if _, err := server.SocketPath("tcp://0.0.0.0:1"); err == nil {
 		t.Error("tcp endpoint accepted")
+	}
+}
+
+// TestVaultThatDoesNotResolve: in a real cloud a missing vault is a DNS name
+// that does not resolve. The Mount reports that vault as not existing, at
+// once: the lookup is not retried.
+func TestVaultThatDoesNotResolve(t *testing.T) {
+	emu, key := startEmulator(t, "testdata/seed.yaml")
+	var lookups atomic.Int32
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if strings.HasPrefix(addr, "missing-vault.") {
+			lookups.Add(1)
+			host, _, _ := net.SplitHostPort(addr)
+			return nil, &net.OpError{Op: "dial", Net: network, Err: &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}}
+		}
+		return emu.DialContext(ctx, network, addr)
+	}
+	e := newEnvWith(t, emu, key, server.Config{DialContext: dial, RetryDelay: time.Second})
+	_, err := e.mount(context.Background(), e.attrs(objs("objectName: db-password; objectType: secret"), "keyvaultName", "missing-vault"), spSecrets(readerID, readerSecret))
+	st := status.Convert(err)
+	if st.Code() != codes.NotFound || !strings.Contains(st.Message(), `key vault "missing-vault" does not exist`) || !strings.Contains(st.Message(), "check keyvaultName and cloudName") {
+		t.Fatalf("got %v: %s", st.Code(), st.Message())
+	}
+	if n := lookups.Load(); n != 1 {
+		t.Fatalf("the vault's name was looked up %d times; a name that does not exist must not be retried", n)
 	}
 }

@@ -97,7 +97,9 @@ func newEnv(t testing.TB, cfg server.Config) *env {
 func newEnvWith(t testing.TB, emu *kvemulator.Server, key *rsa.PrivateKey, cfg server.Config) *env {
 	t.Helper()
 	cfg.CACertPEM = emu.CACertPEM()
-	cfg.DialContext = emu.DialContext
+	if cfg.DialContext == nil {
+		cfg.DialContext = emu.DialContext
+	}
 	if cfg.NMIEndpoint == "" {
 		cfg.NMIEndpoint = emu.NMIURL()
 	}
