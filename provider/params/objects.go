@@ -75,9 +75,9 @@ func ParseObjects(raw string, defaultMode os.FileMode) ([]Object, error) {
 }
 
 // Paths are the files an object writes, known before fetching: its file
-// name, or <name>/0..N-1 with objectVersionHistory.
+// name, or <name>/0..N-1 with objectVersionHistory above 1.
 func (o Object) Paths() []string {
-	if o.VersionHistory <= 0 {
+	if !o.WithHistory() {
 		return []string{o.FileName()}
 	}
 	ps := make([]string, o.VersionHistory)
@@ -86,6 +86,10 @@ func (o Object) Paths() []string {
 	}
 	return ps
 }
+
+// WithHistory reports whether the object is written as a history folder. As
+// upstream, a history of 0 or 1 is the plain object: one file at its name.
+func (o Object) WithHistory() bool { return o.VersionHistory > 1 }
 
 func docNode(n *yaml.Node) *yaml.Node {
 	if n.Kind == yaml.DocumentNode {

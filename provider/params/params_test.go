@@ -198,6 +198,8 @@ func TestParseObjects(t *testing.T) {
 		{name: "inline mappings are accepted", objects: "array:\n  - objectName: s1\n    objectType: key\n",
 			want: []Object{{Name: "s1", Type: "key", Format: "pem", Encoding: "utf-8", Mode: 0o644}}},
 		{name: "empty array", objects: "array:", want: nil},
+		{name: "history of 1 writes the plain file, which a folder cannot sit under", objects: doc("objectName: s; objectType: secret; objectVersionHistory: 1", "objectName: t; objectType: secret; objectVersionHistory: 2; objectAlias: s/x"),
+			field: "objectAlias", msg: `writes the file "s"`},
 		{name: "no name", objects: doc("objectType: secret"), field: "objectName", msg: "objectName is not set"},
 		{name: "name with slash", objects: doc("objectName: a/b; objectType: secret"), field: "objectName", msg: "not a Key Vault object name"},
 		{name: "no type", objects: doc("objectName: s"), field: "objectType", msg: "objectType is not set"},

@@ -148,7 +148,7 @@ func (s *Server) objectError(m *params.Mount, o params.Object, err error) error 
 }
 
 func (s *Server) fetchObject(ctx context.Context, t keyvault.Target, m *params.Mount, o params.Object) objectResult {
-	if o.VersionHistory <= 0 {
+	if !o.WithHistory() {
 		it, err := s.fetcher.Get(ctx, t, o.Type, o.Name, o.Version)
 		if err != nil {
 			return objectResult{err: s.objectError(m, o, err)}
