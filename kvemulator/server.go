@@ -61,10 +61,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	} else {
 		s.limits.set(DefaultLimits())
 	}
+	// The token signing key is state: it is kept only with StateDir (the TLS
+	// directory may be a read-only Secret mount).
 	keyDir := cfg.StateDir
-	if keyDir == "" {
-		keyDir = cfg.TLSDir
-	}
 	if s.ca, err = loadOrCreateCA(cfg.TLSDir); err != nil {
 		return nil, err
 	}

@@ -35,6 +35,29 @@ func TestServerCertificateNames(t *testing.T) {
 	}
 }
 
+// A TLS directory mounted read-only (a Kubernetes Secret) with ca.crt and
+// ca.key is enough to start: nothing is written there.
+func TestReadOnlyTLSDir(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := loadOrCreateCA(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"ca.crt", "ca.key"} {
+		os.Chmod(filepath.Join(dir, f), 0o400)
+	}
+	os.Chmod(dir, 0o500)
+	t.Cleanup(func() { os.Chmod(dir, 0o700) })
+	s, err := Start(t.Context(), Config{TLSDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Fatalf("files written into the TLS directory: %v", entries)
+	}
+}
+
 func TestTLSDirExternalServerCertificate(t *testing.T) {
 	dir := t.TempDir()
 	ca, err := loadOrCreateCA(dir) // writes ca.crt and ca.key
