@@ -125,7 +125,7 @@ disabled_plugins = [
 	}
 
 	for _, img := range built {
-		out, err := run("images", "import", "--snapshotter", "native", img.Path)
+		out, err := run("images", "import", img.Path)
 		if err != nil {
 			t.Errorf("ctr images import %s: %v\n%s", img.Name, err, out)
 			continue
@@ -135,8 +135,21 @@ disabled_plugins = [
 			t.Errorf("%s not listed after import: %v\n%s", img.Ref, err, ls)
 		}
 		// Unpacked means containerd applied the layer into a snapshot.
-		if out, err := run("images", "check", "name=="+img.Ref); err != nil || !strings.Contains(out, "complete") {
-			t.Errorf("ctr images check %s: %v\n%s", img.Ref, err, out)
+		out, err = run("images", "check", "name=="+img.Ref)
+		if err != nil || !unpacked(out, img.Ref) {
+			t.Errorf("ctr images check %s: not complete and unpacked: %v\n%s", img.Ref, err, out)
 		}
 	}
+}
+
+// unpacked reads `ctr images check` output: the row of ref must say complete
+// and end with UNPACKED=true.
+func unpacked(out, ref string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 && f[0] == ref {
+			return strings.Contains(line, "complete") && f[len(f)-1] == "true"
+		}
+	}
+	return false
 }
