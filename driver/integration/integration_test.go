@@ -53,10 +53,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// controlPlane starts (once) an API-only local cluster: etcd,
+// controlPlaneB starts (once) an API-only local cluster: etcd,
 // kube-apiserver with the CRDs, kube-controller-manager.
-func controlPlane(t *testing.T) *localcluster.Cluster { return controlPlaneB(t) }
-
 func controlPlaneB(t testing.TB) *localcluster.Cluster {
 	t.Helper()
 	cpOnce.Do(func() {
