@@ -179,6 +179,30 @@ func TestSecretsLifecycleWithClientSecret(t *testing.T) {
 	wantCode(t, err, http.StatusNotFound, "SecretNotFound")
 }
 
+// With AzureNames the public cloud's names work: the credential uses its
+// default authority (login.microsoftonline.com) and the vault is
+// <vault>.vault.azure.net — only name resolution and the CA are provided.
+func TestPublicCloudNamesWithDefaultCredentialOptions(t *testing.T) {
+	t.Parallel()
+	e := startEmu(t)
+	cred, err := azidentity.NewClientSecretCredential(tenantID, readerClientID, "reader-client-secret",
+		&azidentity.ClientSecretCredentialOptions{ClientOptions: azcore.ClientOptions{Transport: e.HTTPClient()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := azsecrets.NewClient(e.AzureVaultURL("kv1"), cred, &azsecrets.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: e.HTTPClient()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.GetSecret(ctx, "db-password", "", nil)
+	if err != nil || *s.Value != "second-password" {
+		t.Fatalf("get via public names: %v %v", s.Value, err)
+	}
+	if !strings.HasPrefix(string(*s.ID), "https://kv1.vault.azure.net:") {
+		t.Fatalf("id %s should carry the name the client used", *s.ID)
+	}
+}
+
 func TestDisabledVersionIs403SecretDisabled(t *testing.T) {
 	t.Parallel()
 	e := startEmu(t)
