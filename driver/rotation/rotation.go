@@ -35,6 +35,7 @@ import (
 	"github.com/kvcsi/kvcsi/driver/mount"
 	"github.com/kvcsi/kvcsi/driver/podstatus"
 	"github.com/kvcsi/kvcsi/driver/secretsync"
+	"github.com/kvcsi/kvcsi/driver/tmpfs"
 )
 
 // Event reasons, as upstream names them (source csi-secrets-store-rotation).
@@ -86,7 +87,8 @@ type Config struct {
 	Metrics  *metrics.Recorder
 	// TargetMounted says whether a volume is still mounted, so rotation never writes secrets into
 	// a directory kubelet already unmounted (on Linux that would put them on the node's disk).
-	// Default: the atomic writer's ..data link exists below the target.
+	// Default: the target is a mount point (Linux tmpfs) or holds the atomic writer's ..data link
+	// (Windows, where the driver writes into the directory).
 	TargetMounted func(target string) (bool, error)
 }
 
@@ -140,14 +142,19 @@ func New(cfg Config) (*Rotator, error) {
 		cfg.MaxBackoffTicks = 15
 	}
 	if cfg.TargetMounted == nil {
-		cfg.TargetMounted = dataLinkExists
+		cfg.TargetMounted = targetMounted
 	}
 	return &Rotator{cfg: cfg, backoff: map[string]*failState{}}, nil
 }
 
-// dataLinkExists is the OS-independent test for a live volume: the atomic writer's ..data link
-// is on the tmpfs (or, on Windows, in the directory) and disappears with the unmount.
-func dataLinkExists(target string) (bool, error) {
+// targetMounted tells a live volume from a directory kubelet already unpublished. A tmpfs mount
+// point is live (also with a legacy provider that writes its own files); otherwise the atomic
+// writer's ..data link must be there: it lives on the tmpfs, or on Windows in the directory that
+// NodeUnpublishVolume removes.
+func targetMounted(target string) (bool, error) {
+	if mp, err := tmpfs.IsMountPoint(target); err == nil && mp {
+		return true, nil
+	}
 	_, err := os.Lstat(filepath.Join(target, "..data"))
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil

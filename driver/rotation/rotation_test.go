@@ -64,7 +64,10 @@ type env struct {
 	baseCalls  int
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
+
+// newEnvWith lets prepare set up the target directory (a tmpfs) before the first publish.
+func newEnvWith(t *testing.T, prepare func(target string)) *env {
 	t.Helper()
 	e := &env{t: t, version: "1", content: "v1", providerOK: true}
 	e.pod = &corev1.Pod{
@@ -145,6 +148,9 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.target = t.TempDir()
+	if prepare != nil {
+		prepare(e.target)
+	}
 	e.publish(spc)
 	e.baseCalls = len(e.provider.Requests())
 	return e
