@@ -43,8 +43,9 @@
 //     Update persists. Return the error helpers of errors.go: ErrBadParameter,
 //     ErrNotFound(kind, name, version), ErrDisabled, ErrDeletedButRecoverable
 //     (409 when a name is soft-deleted), ErrConflict, ErrDeletedNotFound. Check
-//     readability with usable(kind, op, attrs, now). List handlers collect
-//     items and return c.page(items, 25) for maxresults/$skiptoken/nextLink.
+//     readability with usable(kind, op, attrs, now). List handlers use
+//     listObjects / listVersions (paging.go), or collect items and return
+//     c.page(items, 25) for maxresults/$skiptoken/nextLink.
 //     Backup/restore use c.Server().sealBackup / openBackup with the kind.
 //
 //  3. Objects live in Vault.Secrets/Keys/Certificates as *Object[V]: versions

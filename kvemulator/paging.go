@@ -53,3 +53,42 @@ func (c *Call) page(items []any, limit int) (int, any, error) {
 	}
 	return http.StatusOK, res, nil
 }
+
+// listObjects pages the objects of one kind that keep accepts, in name
+// order, rendered by render. pick selects the kind's map from the vault.
+func listObjects[V any](c *Call, pick func(*Vault) map[string]*Object[V], keep func(*Object[V]) bool, render func(*Object[V]) any) (int, any, error) {
+	var items []any
+	err := c.View(func(v *Vault) error {
+		m := pick(v)
+		for _, n := range sortedNames(m) {
+			if obj := m[n]; keep(obj) {
+				items = append(items, render(obj))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return c.page(items, 25)
+}
+
+// listVersions pages every version of a live object, oldest first.
+func listVersions[V any](c *Call, kind string, pick func(*Vault) map[string]*Object[V], render func(*Object[V], *V) any) (int, any, error) {
+	name := c.Name()
+	var items []any
+	err := c.View(func(v *Vault) error {
+		obj := pick(v)[name]
+		if !obj.Live() {
+			return ErrNotFound(kind, name, "")
+		}
+		for _, ver := range obj.Versions {
+			items = append(items, render(obj, ver))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return c.page(items, 25)
+}

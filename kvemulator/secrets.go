@@ -242,40 +242,18 @@ func updateSecret(c *Call) (int, any, error) {
 	return http.StatusOK, out, err
 }
 
+func secretsOf(v *Vault) map[string]*Object[SecretVersion] { return v.Secrets }
+
 func listSecrets(c *Call) (int, any, error) {
-	var items []any
-	err := c.View(func(v *Vault) error {
-		for _, n := range sortedNames(v.Secrets) {
-			obj := v.Secrets[n]
-			if obj.Live() {
-				items = append(items, c.renderSecret(obj, obj.Latest(), false, false))
-			}
-		}
-		return nil
+	return listObjects(c, secretsOf, (*Object[SecretVersion]).Live, func(obj *Object[SecretVersion]) any {
+		return c.renderSecret(obj, obj.Latest(), false, false)
 	})
-	if err != nil {
-		return 0, nil, err
-	}
-	return c.page(items, 25)
 }
 
 func listSecretVersions(c *Call) (int, any, error) {
-	name := c.Name()
-	var items []any
-	err := c.View(func(v *Vault) error {
-		obj := v.Secrets[name]
-		if !obj.Live() {
-			return ErrNotFound(KindSecret, name, "")
-		}
-		for _, ver := range obj.Versions {
-			items = append(items, c.renderSecret(obj, ver, false, true))
-		}
-		return nil
+	return listVersions(c, KindSecret, secretsOf, func(obj *Object[SecretVersion], ver *SecretVersion) any {
+		return c.renderSecret(obj, ver, false, true)
 	})
-	if err != nil {
-		return 0, nil, err
-	}
-	return c.page(items, 25)
 }
 
 func deleteSecret(c *Call) (int, any, error) {
@@ -297,20 +275,9 @@ func deleteSecret(c *Call) (int, any, error) {
 }
 
 func listDeletedSecrets(c *Call) (int, any, error) {
-	var items []any
-	err := c.View(func(v *Vault) error {
-		for _, n := range sortedNames(v.Secrets) {
-			obj := v.Secrets[n]
-			if obj.Deleted != nil {
-				items = append(items, c.renderSecret(obj, obj.Latest(), false, false))
-			}
-		}
-		return nil
+	return listObjects(c, secretsOf, func(obj *Object[SecretVersion]) bool { return obj.Deleted != nil }, func(obj *Object[SecretVersion]) any {
+		return c.renderSecret(obj, obj.Latest(), false, false)
 	})
-	if err != nil {
-		return 0, nil, err
-	}
-	return c.page(items, 25)
 }
 
 func getDeletedSecret(c *Call) (int, any, error) {
