@@ -16,3 +16,7 @@ bench-driver: ## NodePublishVolume latency, RSS with 1,000 mounts, atomic write 
 
 build-driver-windows: ## check that the driver builds for Windows
 	GOOS=windows CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/secrets-store-csi-driver
+
+.PHONY: fuzz-driver
+fuzz-driver: ## fuzz the atomic writer's path validation (FUZZTIME, default 60s)
+	$(GO) test -run '^$$' -fuzz FuzzValidatePath -fuzztime $(or $(FUZZTIME),60s) ./driver/atomicwriter
