@@ -203,6 +203,33 @@ func TestPublicCloudNamesWithDefaultCredentialOptions(t *testing.T) {
 	}
 }
 
+func TestNamesAreCaseInsensitive(t *testing.T) {
+	t.Parallel()
+	e := startEmu(t)
+	c := e.secrets("kv1", e.secretCred(adminClientID, "admin-client-secret"))
+	if _, err := c.SetSecret(ctx, "MixedCase", azsecrets.SetSecretParameters{Value: ptr("one")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SetSecret(ctx, "mixedcase", azsecrets.SetSecretParameters{Value: ptr("two")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.GetSecret(ctx, "MIXEDCASE", "", nil)
+	if err != nil || *s.Value != "two" || s.ID.Name() != "MixedCase" {
+		t.Fatalf("case-insensitive get: %v %v", s.ID, err)
+	}
+	n := 0
+	for p := c.NewListSecretPropertiesVersionsPager("mixedCASE", nil); p.More(); {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(page.Value)
+	}
+	if n != 2 {
+		t.Fatalf("one object with 2 versions expected, got %d", n)
+	}
+}
+
 func TestDisabledVersionIs403SecretDisabled(t *testing.T) {
 	t.Parallel()
 	e := startEmu(t)

@@ -232,6 +232,10 @@ func (s *Server) serveOp(w http.ResponseWriter, r *http.Request, rt *Route) {
 		s.writeError(sw, r, addr, aerr)
 		return
 	}
+	if object != "" {
+		object = s.store.canonicalName(addr.vault, rt.Kind, object)
+		r.SetPathValue("name", object)
+	}
 	c := &Call{W: sw, R: r, Route: rt, Vault: addr.vault, Base: addr.base, APIVersion: apiVersion, Principal: p, Now: time.Now(), srv: s}
 	status, body, err := rt.Handler(c)
 	if err != nil {

@@ -157,6 +157,40 @@ func (s *store) vaultTenant(name string) string {
 	return defaultTenantID
 }
 
+// canonicalName returns the stored spelling of an object name: Key Vault
+// names are case-insensitive, so "MySecret" and "mysecret" are one object and
+// keep the case they were created with. Handlers then index the maps with the
+// canonical name; a name not yet stored is returned unchanged.
+func (s *store) canonicalName(vault, kind, name string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v := s.st.Vaults[vault]
+	if v == nil {
+		return name
+	}
+	switch kind {
+	case KindSecret:
+		return canonicalIn(v.Secrets, name)
+	case KindKey:
+		return canonicalIn(v.Keys, name)
+	case KindCertificate:
+		return canonicalIn(v.Certificates, name)
+	}
+	return name
+}
+
+func canonicalIn[V any](m map[string]*Object[V], name string) string {
+	if _, ok := m[name]; ok {
+		return name
+	}
+	for n := range m {
+		if strings.EqualFold(n, name) {
+			return n
+		}
+	}
+	return name
+}
+
 // defaultTenantID is used when the seed declares no tenant.
 const defaultTenantID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 
