@@ -203,6 +203,8 @@ func (s *Server) serveOp(w http.ResponseWriter, r *http.Request, rt *Route) {
 			}
 		}
 		s.counters.add(CounterKey{Vault: addr.vault, Object: object, Op: op, Identity: ident, Status: sw.status})
+		// Names and ids only: never a header, a body or a query value.
+		s.log.Debug("request", "vault", addr.vault, "op", op, "object", object, "identity", ident, "status", sw.status)
 	}()
 
 	apiVersion, aerr := checkAPIVersion(r)
