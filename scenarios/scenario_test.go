@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"flag"
 	"os"
 	"regexp"
 	"strings"
@@ -157,4 +158,37 @@ func TestExpectPEM(t *testing.T) {
 	if err := expectPEM("", "CERTIFICATE"); err == nil {
 		t.Error("an empty file passed as a certificate")
 	}
+}
+
+var update = flag.Bool("update", false, "rewrite the generated catalogue in docs/scenarios.md")
+
+// TestDocsCatalogueIsCurrent fails when docs/scenarios.md does not list every
+// scenario of the catalogue as `kvcsi scenarios list --markdown` prints it;
+// `make scenarios-docs` (go test -run this -update) rewrites it.
+func TestDocsCatalogueIsCurrent(t *testing.T) {
+	const path = "../docs/scenarios.md"
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, rest, ok1 := strings.Cut(string(doc), CatalogueBegin)
+	_, after, ok2 := strings.Cut(rest, CatalogueEnd)
+	if !ok1 || !ok2 {
+		t.Fatalf("%s lacks the markers %q … %q", path, CatalogueBegin, CatalogueEnd)
+	}
+	var b strings.Builder
+	if err := WriteCatalogue(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := before + CatalogueBegin + "\n" + b.String() + CatalogueEnd + after
+	if want == string(doc) {
+		return
+	}
+	if *update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Errorf("%s is stale: run make scenarios-docs", path)
 }
