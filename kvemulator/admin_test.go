@@ -53,6 +53,16 @@ func TestAdminSeedSettingsAndErrors(t *testing.T) {
 		t.Fatalf("token with a 2m lifetime: %d expires_in=%d", resp.StatusCode, tok.ExpiresIn)
 	}
 
+	// The v1 endpoint takes resource= instead of scope=.
+	v1 := url.Values{"grant_type": {"client_credentials"}, "client_id": {"cccccccc-0000-0000-0000-000000000001"}, "client_secret": {"pw"}, "resource": {"https://vault.azure.net"}}
+	resp, err = e.HTTPClient().PostForm(e.AuthorityHost()+"72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/token", v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("v1 token endpoint: %d", resp.StatusCode)
+	}
 	if _, err := adm.SetSecret("nosuch", "a", "b"); err == nil || !strings.Contains(err.Error(), "VaultNotFound") && !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("unknown vault: %v", err)
 	}

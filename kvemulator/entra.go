@@ -45,6 +45,7 @@ func (s *Server) entraHandler() http.Handler {
 	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", s.discoveryKeys)
 	mux.HandleFunc("GET /{tenant}/discovery/keys", s.discoveryKeys)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.tokenEndpoint)
+	mux.HandleFunc("POST /{tenant}/oauth2/token", s.tokenEndpoint) // v1 (ADAL): resource= instead of scope=
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusNotFound, "invalid_request", 0, "%s %s is not an endpoint of this emulator's login host", r.Method, r.URL.Path)
 	})
@@ -152,6 +153,9 @@ func (s *Server) tokenEndpoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resource := resourceFromScope(r.PostForm.Get("scope"))
+	if resource == "" && !strings.Contains(r.URL.Path, "/v2.0/") {
+		resource = strings.TrimSuffix(r.PostForm.Get("resource"), "/")
+	}
 	if resource == "" {
 		fail(http.StatusBadRequest, "invalid_scope", 1002012, "The provided value for scope %q is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", truncate(r.PostForm.Get("scope"), 200))
 		return
