@@ -42,7 +42,7 @@ const (
 // env is one pod with one mounted volume, wired to a fake provider on a real unix socket, the
 // real refresher and atomic writer, and fake API clients.
 type env struct {
-	t          *testing.T
+	t          testing.TB
 	kube       *fake.Clientset
 	dyn        *dynamicfake.FakeDynamicClient
 	spc        *spcclient.Client
@@ -64,10 +64,10 @@ type env struct {
 	baseCalls  int
 }
 
-func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
+func newEnv(t testing.TB) *env { return newEnvWith(t, nil) }
 
 // newEnvWith lets prepare set up the target directory (a tmpfs) before the first publish.
-func newEnvWith(t *testing.T, prepare func(target string)) *env {
+func newEnvWith(t testing.TB, prepare func(target string)) *env {
 	t.Helper()
 	e := &env{t: t, version: "1", content: "v1", providerOK: true}
 	e.pod = &corev1.Pod{
@@ -163,7 +163,7 @@ func (e *env) requests() []*providerv1alpha1.MountRequest {
 
 func ptr[T any](v T) *T { return &v }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

@@ -46,7 +46,7 @@ type bundle struct {
 //   - ca.crt: the CA certificates (basic constraints CA:TRUE); every certificate when none is a CA,
 //     so an object that holds a single root or a non-CA trust anchor works too.
 func tlsPart(content []byte, key string) ([]byte, error) {
-	b, err := parseBundle(content)
+	b, err := parseBundle(content, key == keyTLSKey)
 	if err != nil {
 		return nil, err
 	}
@@ -80,8 +80,10 @@ func tlsPart(content []byte, key string) ([]byte, error) {
 }
 
 // parseBundle reads PEM first; content without any PEM block is tried as PKCS#12, as is and
-// base64-decoded, with the empty password Key Vault uses for exported certificates.
-func parseBundle(content []byte) (bundle, error) {
+// base64-decoded, with the empty password Key Vault uses for exported certificates. Private keys
+// are parsed only when withKeys is set: that is the costly part (RSA precomputation), and
+// tls.crt and ca.crt do not need it.
+func parseBundle(content []byte, withKeys bool) (bundle, error) {
 	var b bundle
 	rest := content
 	sawPEM := false
@@ -99,6 +101,7 @@ func parseBundle(content []byte) (bundle, error) {
 				return b, fmt.Errorf("CERTIFICATE block %d is not a valid certificate: %w", len(b.certs)+1, err)
 			}
 			b.certs = append(b.certs, c)
+		case !withKeys:
 		case block.Type == "ENCRYPTED PRIVATE KEY":
 			return b, errors.New("holds an encrypted private key, which cannot be written to a Secret; store the key unencrypted in Key Vault")
 		case strings.HasSuffix(block.Type, "PRIVATE KEY"):
