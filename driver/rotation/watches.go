@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -46,13 +47,13 @@ func NewWatches(kube kubernetes.Interface, dyn dynamic.Interface, nodeName strin
 	}
 	w := &Watches{}
 	// Resync 0: the rotation ticker re-reads the listers; periodic resyncs would only cost CPU.
-	pods := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+	pods := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTransform(stripManagedFields), informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", nodeName).String()
 	}))
-	managed := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+	managed := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTransform(stripManagedFields), informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.LabelSelector = labels.Set{ssv1.ManagedLabel: "true"}.String()
 	}))
-	used := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+	used := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTransform(stripManagedFields), informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.LabelSelector = labels.Set{ssv1.UsedLabel: "true"}.String()
 	}))
 	statuses := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, metav1.NamespaceAll, func(o *metav1.ListOptions) {
@@ -63,6 +64,9 @@ func NewWatches(kube kubernetes.Interface, dyn dynamic.Interface, nodeName strin
 	managedInf := managed.Core().V1().Secrets()
 	usedInf := used.Core().V1().Secrets()
 	statusInf := statuses.ForResource(ssv1.SecretProviderClassPodStatusesResource)
+	if err := statusInf.Informer().SetTransform(stripManagedFields); err != nil {
+		return nil, err
+	}
 	w.Pods, w.ManagedSecrets, w.UsedSecrets, w.PodStatuses = podInf.Lister(), managedInf.Lister(), usedInf.Lister(), statusInf.Lister()
 	w.synced = []cache.InformerSynced{podInf.Informer().HasSynced, managedInf.Informer().HasSynced, usedInf.Informer().HasSynced, statusInf.Informer().HasSynced}
 	w.factories = []interface{ Start(<-chan struct{}) }{pods, managed, used, statuses}
@@ -87,4 +91,13 @@ func (w *Watches) Start(ctx context.Context, timeout time.Duration) error {
 		return fmt.Errorf("rotation: informers did not sync within %s: check the driver's RBAC (list/watch pods, secrets, secretproviderclasspodstatuses)", timeout)
 	}
 	return nil
+}
+
+// stripManagedFields drops metadata.managedFields before an object enters a cache: the driver
+// never reads them, and on pods they are often larger than the rest of the object.
+func stripManagedFields(obj any) (any, error) {
+	if a, err := meta.Accessor(obj); err == nil {
+		a.SetManagedFields(nil)
+	}
+	return obj, nil
 }

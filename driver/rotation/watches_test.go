@@ -18,7 +18,8 @@ import (
 // TestWatchesAreNarrowed checks every list the informers send carries the selector that bounds
 // the driver's memory to its node and its own Secrets.
 func TestWatchesAreNarrowed(t *testing.T) {
-	managed := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "synced", Namespace: "apps", Labels: map[string]string{ssv1.ManagedLabel: "true"}}}
+	managed := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "synced", Namespace: "apps", Labels: map[string]string{ssv1.ManagedLabel: "true"},
+		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationUpdate}}}}
 	unrelated := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: "apps"}}
 	kube := fake.NewClientset(managed, unrelated)
 	_, dyn, err := spcclient.NewFake()
@@ -64,7 +65,10 @@ func TestWatchesAreNarrowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(all) != 1 || all[0].Name != "synced" {
-		t.Errorf("managed Secret cache holds %d objects", len(all))
+		t.Fatalf("managed Secret cache holds %d objects", len(all))
+	}
+	if len(all[0].ManagedFields) != 0 {
+		t.Error("managedFields kept in the cache")
 	}
 }
 
