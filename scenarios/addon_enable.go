@@ -100,3 +100,37 @@ func allReady(p corev1.Pod) bool {
 	}
 	return true
 }
+
+// WaitAddonPods waits until every node runs the add-on's pods, Ready, with the
+// documented container counts; a non-empty driverArg ("--flag=value") must
+// also be on the driver's command line. Tests that change the add-on use it.
+func WaitAddonPods(ctx context.Context, k *Kube, driverArg string) error {
+	return waitAddonPods(ctx, k, driverArg)
+}
+
+// WaitDaemonSetRolled waits until a DaemonSet's pods all run its current
+// template (after an update that changes only the provider, for example).
+func WaitDaemonSetRolled(ctx context.Context, k *Kube, ns, name string) error {
+	return k.Eventually(ctx, 3*time.Minute, func(ctx context.Context) (bool, error) {
+		ds, err := k.Clientset.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		s := ds.Status
+		if s.ObservedGeneration < ds.Generation || s.UpdatedNumberScheduled != s.DesiredNumberScheduled ||
+			s.NumberReady != s.DesiredNumberScheduled || s.NumberUnavailable > 0 || s.DesiredNumberScheduled == 0 {
+			return false, errorf("DaemonSet %s/%s: %d of %d updated, %d ready", ns, name, s.UpdatedNumberScheduled, s.DesiredNumberScheduled, s.NumberReady)
+		}
+		return true, nil
+	})
+}
+
+// Find returns the scenario of the catalogue with that name.
+func Find(name string) (Scenario, bool) {
+	for _, s := range Catalogue() {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Scenario{}, false
+}

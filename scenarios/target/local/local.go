@@ -63,6 +63,8 @@ type Target struct {
 	target.Base
 	Cluster  *localcluster.Cluster
 	Emulator *kvemulator.Server
+	// Seed is what the emulator was seeded with (tests re-seed variants).
+	Seed *kvemulator.Seed
 }
 
 // Start starts everything the local target needs. It needs root (mounts,
@@ -146,6 +148,7 @@ func Start(ctx context.Context, o Options) (_ *Target, err error) {
 		return nil, fmt.Errorf("start the emulator on %s:443: %w", c.NodeIP(), err)
 	}
 	t.Emulator = srv
+	t.Seed = seed
 	t.Closers = append(t.Closers, srv.Close)
 	logf("emulator answers as %s and login.microsoftonline.com on %s", srv.AzureVaultURL(target.VaultName), srv.Addr())
 
