@@ -112,10 +112,10 @@ func (s *Syncer) upsert(ctx context.Context, want *corev1.Secret, owner metav1.O
 			return err
 		}
 		if cur.Labels[ssv1.ManagedLabel] != "true" {
-			return permanent(fmt.Errorf("Secret %s/%s exists and is not managed by the driver (no label %s=true); it is left alone: rename spec.secretObjects secretName or delete the Secret", want.Namespace, want.Name, ssv1.ManagedLabel))
+			return permanent(fmt.Errorf("the Secret %s/%s exists and is not managed by the driver (no label %s=true); it is left alone: rename spec.secretObjects secretName or delete the Secret", want.Namespace, want.Name, ssv1.ManagedLabel))
 		}
 		if cur.Type != want.Type {
-			return permanent(fmt.Errorf("Secret %s/%s has type %s but the SecretProviderClass asks for %s; a Secret's type cannot change: delete the Secret and the driver recreates it", want.Namespace, want.Name, cur.Type, want.Type))
+			return permanent(fmt.Errorf("the Secret %s/%s has type %s but the SecretProviderClass asks for %s; a Secret's type cannot change: delete the Secret and the driver recreates it", want.Namespace, want.Name, cur.Type, want.Type))
 		}
 		patch, dataChanged := mergePatch(cur, want, owner)
 		if patch == nil {

@@ -163,7 +163,10 @@ func (s *Syncer) Published(ctx context.Context, m driver.MountInfo) error {
 	req := Request{SPC: m.SecretProviderClass, PodName: m.PodName, PodUID: m.PodUID, Provider: m.Provider, TargetPath: m.TargetPath}
 	if _, err := s.Sync(ctx, req); err != nil {
 		s.failed(req, err)
+		return nil
 	}
+	// A republish that synced supersedes a retry still queued for the same pod.
+	s.pending.delete(retryKey{namespace: req.SPC.Namespace, pod: req.PodName, uid: req.PodUID, spc: req.SPC.Name})
 	return nil
 }
 

@@ -491,3 +491,38 @@ func BenchmarkSyncUpToDate(b *testing.B) {
 		b.Fatalf("%d API calls", n)
 	}
 }
+
+func TestSuccessfulRepublishCancelsRetry(t *testing.T) {
+	ctx := context.Background()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "apps", UID: "uid-1"}}
+	f := newFixture(t, pod)
+	fail := true
+	f.client.PrependReactor("create", "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if fail {
+			return true, nil, apierrors.NewServiceUnavailable("down")
+		}
+		return false, nil, nil
+	})
+	dir := opaqueMount(t)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(f.syncer.Published(ctx, mountInfo(opaqueSPC(), dir)))
+	if f.syncer.pending.len() != 1 {
+		t.Fatal("failed sync not queued")
+	}
+	fail = false
+	must(f.syncer.Published(ctx, mountInfo(opaqueSPC(), dir)))
+	if f.syncer.pending.len() != 0 {
+		t.Error("retry still pending after a successful republish")
+	}
+	// The queued key is then dropped without another sync.
+	f.client.ClearActions()
+	f.syncer.processNext(ctx)
+	if w := f.writes(); len(w) != 0 {
+		t.Errorf("cancelled retry wrote %v", w)
+	}
+}
