@@ -299,33 +299,48 @@ func (l *limiter) take(vault, class string) *APIError {
 	if l.windows == nil {
 		l.windows = map[string]*window{}
 	}
-	k := vault + "\x00" + class
-	w := l.windows[k]
-	if w == nil {
-		w = &window{}
-		l.windows[k] = w
-	}
 	slot := time.Duration(l.lim.Window) / 10
 	if slot <= 0 {
 		slot = time.Millisecond
 	}
 	now := l.now().UnixNano() / int64(slot)
+	// The vault's own limit, and the subscription-wide one (every vault of
+	// the emulator) at 5× the per-vault limit, as the service enforces.
+	vw, sw := l.window(vault+"\x00"+class), l.window("\x00"+class)
+	if vw.total(now) >= max || sw.total(now) >= 5*max {
+		retry := int((time.Duration(l.lim.Window) + time.Second - 1) / time.Second)
+		return ErrThrottled(max1(retry))
+	}
+	vw.add(now)
+	sw.add(now)
+	return nil
+}
+
+func (l *limiter) window(k string) *window {
+	w := l.windows[k]
+	if w == nil {
+		w = &window{}
+		l.windows[k] = w
+	}
+	return w
+}
+
+func (w *window) total(now int64) int {
 	total := 0
 	for i := range w.slots {
 		if now-w.stamp[i] < 10 {
 			total += w.slots[i]
 		}
 	}
-	if total >= max {
-		retry := int((time.Duration(l.lim.Window) + time.Second - 1) / time.Second)
-		return ErrThrottled(max1(retry))
-	}
+	return total
+}
+
+func (w *window) add(now int64) {
 	i := now % 10
 	if w.stamp[i] != now {
 		w.stamp[i], w.slots[i] = now, 0
 	}
 	w.slots[i]++
-	return nil
 }
 
 func max1(n int) int {

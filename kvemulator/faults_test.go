@@ -49,6 +49,23 @@ func TestLimiterSlidingWindow(t *testing.T) {
 	}
 }
 
+func TestLimiterSubscriptionWide(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	l := &limiter{now: func() time.Time { return now }}
+	l.set(Limits{Enabled: true, Window: Duration(10 * time.Second), Secret: 2})
+	// Five vaults at their own limit use up the 5× subscription limit.
+	for _, v := range []string{"a", "b", "c", "d", "e"} {
+		for i := 0; i < 2; i++ {
+			if err := l.take(v, "secret"); err != nil {
+				t.Fatalf("%s: %v", v, err)
+			}
+		}
+	}
+	if err := l.take("f", "secret"); err == nil {
+		t.Fatal("a sixth vault must hit the subscription-wide limit")
+	}
+}
+
 func TestFaultRulesMatchAndRetire(t *testing.T) {
 	var fs faults
 	for _, bad := range []Fault{{Status: 404}, {}, {Status: 500, Drop: true}, {Latency: -1}} {
