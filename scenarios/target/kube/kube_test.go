@@ -72,8 +72,9 @@ func TestEmulatorManifestParses(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(docs[1]), &secret); err != nil {
 		t.Fatal(err)
 	}
-	if secret.StringData["ca.crt"] != string(ca) || secret.StringData["ca.key"] != string(key) {
-		t.Error("the CA did not survive the YAML embedding")
+	// The split ate the newline before "---": compare without trailing space.
+	if secret.StringData["ca.crt"] != string(ca) || strings.TrimSpace(secret.StringData["ca.key"]) != strings.TrimSpace(string(key)) {
+		t.Errorf("the CA did not survive the YAML embedding")
 	}
 	var cm struct {
 		Data map[string]string `json:"data"`
