@@ -110,6 +110,13 @@ func createNamespace(ctx context.Context, k *Kube, ns string) error {
 }
 
 func deleteNamespace(ctx context.Context, k *Kube, ns string) error {
+	// The documentation's busybox runs "sleep" as PID 1, which ignores
+	// SIGTERM: without this every pod would hold the namespace for its
+	// 30-second grace period. The scenario is over, so nothing is lost.
+	zero := int64(0)
+	if err := k.Clientset.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete the pods of %s: %w", ns, err)
+	}
 	err := k.Clientset.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
