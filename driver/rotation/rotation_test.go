@@ -11,6 +11,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
@@ -429,11 +430,21 @@ func TestRotationErrors(t *testing.T) {
 			name: "token request refused",
 			mutate: func(e *env) {
 				e.kube.PrependReactor("create", "serviceaccounts", func(k8stesting.Action) (bool, runtime.Object, error) {
-					return true, nil, errForbidden()
+					return true, nil, apierrors.NewForbidden(corev1.Resource("serviceaccounts/token"), "app-sa", nil)
 				})
 			},
 			errType: ErrTokenRequest,
 			event:   []string{"Warning MountRotationFailed", `audience "api://AzureADTokenExchange"`},
+		},
+		{
+			name: "CSIDriver not readable",
+			mutate: func(e *env) {
+				e.kube.PrependReactor("get", "csidrivers", func(k8stesting.Action) (bool, runtime.Object, error) {
+					return true, nil, apierrors.NewForbidden(storagev1.Resource("csidrivers"), driver.Name, nil)
+				})
+			},
+			errType: ErrTokenRequest,
+			event:   []string{"Warning MountRotationFailed", "get on storage.k8s.io csidrivers"},
 		},
 		{
 			name: "synced Secret taken over by someone else",
@@ -470,14 +481,6 @@ func TestRotationErrors(t *testing.T) {
 		})
 	}
 }
-
-func errForbidden() error {
-	return &forbidden{}
-}
-
-type forbidden struct{}
-
-func (forbidden) Error() string { return "serviceaccounts \"app-sa\" is forbidden" }
 
 func TestRotationSkips(t *testing.T) {
 	tests := []struct {

@@ -25,7 +25,11 @@ func (r *Rotator) tokenRequests(ctx context.Context) ([]tokenRequest, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("failed to get CSIDriver %s for its tokenRequests: %w", r.cfg.DriverName, err)
+		hint := ""
+		if apierrors.IsForbidden(err) {
+			hint = " (grant the driver's ClusterRole get on storage.k8s.io csidrivers)"
+		}
+		return nil, fmt.Errorf("failed to get CSIDriver %s for its tokenRequests%s: %w", r.cfg.DriverName, hint, err)
 	}
 	out := make([]tokenRequest, 0, len(d.Spec.TokenRequests))
 	for _, t := range d.Spec.TokenRequests {
