@@ -147,3 +147,29 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+func TestSoftDeletedObjectsArePurgedAtScheduledDate(t *testing.T) {
+	sd, _ := ParseSeed([]byte("vaults: [{name: kv1, softDeleteRetentionDays: 7, secrets: [{name: gone, versions: [{value: x}]}, {name: kept, versions: [{value: y}]}]}]"))
+	s, err := Start(t.Context(), Config{Seed: sd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	deletedAt := time.Now()
+	_ = s.store.updateVault("kv1", func(v *Vault) error {
+		v.Secrets["gone"].Deleted = v.softDelete(deletedAt)
+		return nil
+	})
+	if n := s.store.sweepDeleted(deletedAt.Add(6 * 24 * time.Hour)); n != 0 {
+		t.Fatalf("purged %d before the retention ended", n)
+	}
+	if n := s.store.sweepDeleted(deletedAt.Add(7*24*time.Hour + time.Second)); n != 1 {
+		t.Fatalf("purged %d at the scheduled date, want 1", n)
+	}
+	_ = s.store.viewVault("kv1", func(v *Vault) error {
+		if v.Secrets["gone"] != nil || v.Secrets["kept"] == nil {
+			t.Fatal("wrong objects purged")
+		}
+		return nil
+	})
+}

@@ -43,6 +43,7 @@ type Server struct {
 	closeErr                               error
 	caFileOnce                             sync.Once
 	tempCA                                 string // removed on Close
+	stop                                   chan struct{}
 }
 
 // Start brings the emulator up and returns once every listener accepts
@@ -52,7 +53,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger, stop: make(chan struct{})}
 	s.limits.now = time.Now
 	if cfg.DisableThrottling {
 		lim := DefaultLimits()
@@ -127,6 +128,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if s.nmiLn != nil {
 		s.serve(s.nmiLn, s.msi)
 	}
+	s.wg.Add(1)
+	go s.sweepLoop()
 	s.log.Info("kvemulator started", "https", s.httpsLn.Addr().String(), "admin", s.adminLn.Addr().String(), "msi", s.msiLn.Addr().String())
 	return s, nil
 }
@@ -167,9 +170,27 @@ func (s *Server) serve(ln net.Listener, h http.Handler) {
 	}()
 }
 
+// sweepLoop purges soft-deleted objects at the end of their retention.
+func (s *Server) sweepLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			if n := s.store.sweepDeleted(now); n > 0 {
+				s.log.Info("purged soft-deleted objects at the end of their retention", "count", n)
+			}
+		}
+	}
+}
+
 // Close stops every listener, waits for the handlers and writes the state.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		close(s.stop)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		for _, srv := range s.servers {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // store guards the State with one lock and persists it after changes when a
@@ -189,6 +190,32 @@ func canonicalIn[V any](m map[string]*Object[V], name string) string {
 		}
 	}
 	return name
+}
+
+// sweepDeleted purges the soft-deleted objects whose retention ended before
+// now, as the service does at scheduledPurgeDate. It reports how many went.
+func (s *store) sweepDeleted(now time.Time) int {
+	s.mu.Lock()
+	n := 0
+	for _, v := range s.st.Vaults {
+		n += purgeExpired(v.Secrets, now) + purgeExpired(v.Keys, now) + purgeExpired(v.Certificates, now)
+	}
+	s.mu.Unlock()
+	if n > 0 {
+		s.persist()
+	}
+	return n
+}
+
+func purgeExpired[V any](m map[string]*Object[V], now time.Time) int {
+	n := 0
+	for name, obj := range m {
+		if obj.Deleted != nil && obj.Deleted.ScheduledPurgeDate <= now.Unix() {
+			delete(m, name)
+			n++
+		}
+	}
+	return n
 }
 
 // defaultTenantID is used when the seed declares no tenant.
