@@ -179,7 +179,17 @@ func TestManagedIdentityOverIdentityEndpoint(t *testing.T) {
 
 func TestPodIdentityNMI(t *testing.T) {
 	t.Parallel()
-	e := startEmu(t)
+	e := startEmu(t, func(c *kvemulator.Config) { c.NMIAddr = "127.0.0.1:0"; c.IMDSAddr = "127.0.0.1:0" })
+	if !strings.Contains(e.NMIURL(), "127.0.0.1:") || e.IMDSURL() == "" {
+		t.Fatalf("NMI %s IMDS %s", e.NMIURL(), e.IMDSURL())
+	}
+	imdsReq, _ := http.NewRequest("GET", e.IMDSURL()+"?api-version=2018-02-01&resource=https://vault.azure.net", nil)
+	imdsReq.Header.Set("Metadata", "true")
+	if resp, err := http.DefaultClient.Do(imdsReq); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("IMDS listener: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	get := func(ns, pod string) (*http.Response, []byte) {
 		req, _ := http.NewRequest("GET", e.NMIURL()+"/host/token/?resource=https://vault.azure.net", nil)
 		req.Header.Set("podns", ns)

@@ -316,8 +316,12 @@ func (s *Server) Transport() *http.Transport {
 // HTTPClient wraps Transport; it satisfies azcore's policy.Transporter.
 func (s *Server) HTTPClient() *http.Client { return &http.Client{Transport: s.Transport()} }
 
-// IMDSURL is the IMDS token endpoint on the loopback managed-identity listener.
+// IMDSURL is the IMDS token endpoint: on the IMDS listener when
+// Config.IMDSAddr is set, else on the loopback managed-identity listener.
 func (s *Server) IMDSURL() string {
+	if s.imdsLn != nil {
+		return "http://" + s.imdsLn.Addr().String() + imdsTokenPath
+	}
 	return "http://" + s.msiLn.Addr().String() + imdsTokenPath
 }
 
