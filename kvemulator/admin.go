@@ -215,6 +215,7 @@ func (s *Server) setSecretVersion(vault, name string, req SetSecretRequest) (Set
 	}
 	var resp SetSecretResponse
 	err := s.store.updateVault(strings.ToLower(vault), func(v *Vault) error {
+		name := canonicalIn(v.Secrets, name)
 		obj := v.Secrets[name]
 		if obj != nil && obj.Deleted != nil {
 			return ErrDeletedButRecoverable(KindSecret, name)

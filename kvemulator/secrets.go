@@ -355,7 +355,7 @@ func restoreSecret(c *Call) (int, any, error) {
 	}
 	var out secretBundle
 	err := c.Update(func(v *Vault) error {
-		if cur := v.Secrets[obj.Name]; cur != nil {
+		if cur := v.Secrets[canonicalIn(v.Secrets, obj.Name)]; cur != nil {
 			if cur.Deleted != nil {
 				return ErrDeletedButRecoverable(KindSecret, obj.Name)
 			}
