@@ -34,6 +34,7 @@ import (
 	"github.com/kvcsi/kvcsi/scenarios"
 	"github.com/kvcsi/kvcsi/scenarios/target"
 	"github.com/kvcsi/kvcsi/scenarios/target/kube"
+	"github.com/kvcsi/kvcsi/scenarios/target/local"
 )
 
 var (
@@ -139,8 +140,7 @@ func TestMain(m *testing.M) {
 func buildImages(tag string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	imgs, err := images.Build(ctx, images.Options{Version: tag,
-		Only: []string{"secrets-store-csi-driver", "secrets-store-provider-azure", "csi-node-driver-registrar", "livenessprobe", "busybox", "pause", "kvemulator"}})
+	imgs, err := images.Build(ctx, images.Options{Version: tag, OutDir: local.ImagesDir(), Only: local.Images})
 	if err != nil {
 		return nil, fmt.Errorf("build images: %w", err)
 	}

@@ -49,7 +49,7 @@ type Options struct {
 	// ImageTag tags kvcsi's images and is given to `kvcsi addon --image-tag`
 	// (default: this binary's version, made a valid tag).
 	ImageTag string
-	// ImagesDir receives the image tarballs (default <repo>/_output/images).
+	// ImagesDir receives the image tarballs (default ImagesDir()).
 	ImagesDir string
 	// Log receives progress lines; discarded when nil.
 	Log io.Writer
@@ -95,8 +95,11 @@ func Start(ctx context.Context, o Options) (_ *Target, err error) {
 	// state, so a build error leaves the host untouched.
 	start := time.Now()
 	logf("building images (tag %s)", tag)
+	if o.ImagesDir == "" {
+		o.ImagesDir = ImagesDir()
+	}
 	imgs, err := images.Build(ctx, images.Options{Version: tag, OutDir: o.ImagesDir,
-		Only: []string{"secrets-store-csi-driver", "secrets-store-provider-azure", "csi-node-driver-registrar", "livenessprobe", "busybox", "pause", "kvemulator"},
+		Only: Images,
 		Logf: func(f string, a ...any) { logf(f, a...) }})
 	if err != nil {
 		return nil, fmt.Errorf("build images: %w", err)
@@ -183,6 +186,15 @@ func emulatorVault(srv *kvemulator.Server, ids *target.Identities) (*azvault.Vau
 	}
 	return azvault.New(target.VaultName, ids.TenantID, srv.AzureVaultURL(target.VaultName), cred, opts)
 }
+
+// ImagesDir is where scenario runs build their image tarballs: a directory of
+// their own, so that a concurrent `make images` of another version never
+// replaces a tarball between its build and its import. The build is
+// incremental, so it is kept between runs.
+func ImagesDir() string { return filepath.Join(os.TempDir(), "kvcsi-scenarios-images") }
+
+// Images are the images a scenario cluster needs.
+var Images = []string{"secrets-store-csi-driver", "secrets-store-provider-azure", "csi-node-driver-registrar", "livenessprobe", "busybox", "pause", "kvemulator"}
 
 // Close stops the emulator and the cluster, restoring the host.
 func (t *Target) Close() error { return t.Base.Close() }
