@@ -83,13 +83,15 @@ func (c *Cluster) startEtcd(ctx context.Context) error {
 // API-only cluster's listens on a free loopback port.
 func (c *Cluster) startAPIServer(ctx context.Context) error {
 	hosts := []string{"127.0.0.1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
-	bind, advertise := "127.0.0.1", "127.0.0.1"
+	// The apiserver refuses a loopback advertise address; an API-only
+	// cluster advertises the (unassigned) node IP and keeps no endpoints.
+	bind, advertise, reconciler := "127.0.0.1", c.cfg.NodeIP, "none"
 	port, err := freePort()
 	if err != nil {
 		return err
 	}
 	if !c.cfg.ControlPlaneOnly {
-		bind, advertise, port = firstIP(c.cfg.ServiceCIDR).String(), c.cfg.NodeIP, 443
+		bind, port, reconciler = firstIP(c.cfg.ServiceCIDR).String(), 443, "lease"
 		hosts = append(hosts, bind, c.cfg.NodeIP)
 	}
 	c.apiURL = "https://" + net.JoinHostPort(bind, strconv.Itoa(port))
@@ -122,6 +124,7 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 		"--bind-address=" + bind,
 		"--secure-port=" + strconv.Itoa(port),
 		"--advertise-address=" + advertise,
+		"--endpoint-reconciler-type=" + reconciler,
 		"--cert-dir=" + filepath.Join(c.cfg.RunDir, "apiserver-certs"),
 		"--tls-cert-file=" + pk("apiserver.crt"),
 		"--tls-private-key-file=" + pk("apiserver.key"),
