@@ -132,7 +132,12 @@ func realMain(args []string) error {
 		return err
 	}
 	log := newLogger(o, fs)
-	klog.SetLogger(log)
+	if o.logFormatJSON {
+		// Only a logger that is not klog's own may back klog: klog.Background() calls back
+		// into klog, and klog.SetLogger with it recurses until the stack overflows on the
+		// first klog line (rotation's start message).
+		klog.SetLogger(log)
+	}
 	defer klog.Flush()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
