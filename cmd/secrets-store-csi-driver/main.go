@@ -145,7 +145,10 @@ func realMain(args []string) error {
 	return run(ctx, o, log)
 }
 
-// newLogger returns klog's text logger, or a JSON logger that honours -v.
+// newLogger returns klog's text logger, or a JSON logger that honours -v
+// and becomes klog's backend, so klog calls in libraries log JSON too.
+// (klog.Background must never be given to klog.SetLogger: it would call
+// itself.)
 func newLogger(o *options, fs *flag.FlagSet) logr.Logger {
 	if !o.logFormatJSON {
 		return klog.Background()
@@ -154,7 +157,9 @@ func newLogger(o *options, fs *flag.FlagSet) logr.Logger {
 	if f := fs.Lookup("v"); f != nil {
 		fmt.Sscan(f.Value.String(), &v)
 	}
-	return funcr.NewJSON(func(obj string) { fmt.Fprintln(os.Stderr, obj) }, funcr.Options{Verbosity: v, LogTimestamp: true})
+	l := funcr.NewJSON(func(obj string) { fmt.Fprintln(os.Stderr, obj) }, funcr.Options{Verbosity: v, LogTimestamp: true})
+	klog.SetLogger(l)
+	return l
 }
 
 func kubeConfig(kubeconfig string) (*rest.Config, error) {

@@ -13,6 +13,7 @@ import (
 	"github.com/kvcsi/kvcsi/driver/csiplugin"
 	"github.com/kvcsi/kvcsi/driver/metrics"
 	"github.com/kvcsi/kvcsi/driver/mount"
+	"k8s.io/klog/v2"
 )
 
 func TestFlagDefaultsAreUpstreams(t *testing.T) {
@@ -105,5 +106,23 @@ func TestMetricsAndHealthz(t *testing.T) {
 	code, body := get("/metrics")
 	if code != 200 || !strings.Contains(body, `total_node_publish{os_type=`) || !strings.Contains(body, "total_rotation_reconcile{") {
 		t.Fatalf("/metrics = %d\n%s", code, body)
+	}
+}
+
+// TestLoggersDoNotRecurse logs through the returned logger and through
+// klog in both formats; wiring klog's own logger back into klog would
+// overflow the stack here.
+func TestLoggersDoNotRecurse(t *testing.T) {
+	for _, args := range [][]string{{}, {"--log-format-json", "-v=3"}} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		o := bindFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		l := newLogger(o, fs)
+		l.Info("logger works", "args", args)
+		l.V(3).Info("verbose works")
+		klog.InfoS("klog works", "args", args)
+		klog.ClearLogger()
 	}
 }
