@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -58,7 +59,7 @@ func waitAddonPods(ctx context.Context, k *Kube, wantArg string) error {
 		}
 		for app := range want {
 			if ready[app] != len(nodes.Items) {
-				return false, errorf("%d of %d nodes run a ready %s pod", ready[app], len(nodes.Items), app)
+				return false, errorf("%d of %d nodes run a ready %s pod whose containers never restarted (%s)", ready[app], len(nodes.Items), app, restarts(pods.Items))
 			}
 		}
 		if len(pods.Items) != 2*len(nodes.Items) {
@@ -89,12 +90,15 @@ func hasArg(p corev1.Pod, arg string) bool {
 	return value == "false"
 }
 
+// allReady says whether every container is ready and has never restarted:
+// the documentation's output shows RESTARTS 0, and a crash-looping container
+// is briefly ready between its crashes.
 func allReady(p corev1.Pod) bool {
 	if len(p.Status.ContainerStatuses) != len(p.Spec.Containers) {
 		return false
 	}
 	for _, c := range p.Status.ContainerStatuses {
-		if !c.Ready {
+		if !c.Ready || c.RestartCount > 0 {
 			return false
 		}
 	}
@@ -133,4 +137,25 @@ func Find(name string) (Scenario, bool) {
 		}
 	}
 	return Scenario{}, false
+}
+
+// restarts describes the containers that restarted and why they last ended.
+func restarts(pods []corev1.Pod) string {
+	var parts []string
+	for _, p := range pods {
+		for _, c := range p.Status.ContainerStatuses {
+			if c.RestartCount == 0 {
+				continue
+			}
+			why := ""
+			if t := c.LastTerminationState.Terminated; t != nil {
+				why = fmt.Sprintf(", last %s exit %d", t.Reason, t.ExitCode)
+			}
+			parts = append(parts, fmt.Sprintf("%s/%s restarted %d times%s", p.Name, c.Name, c.RestartCount, why))
+		}
+	}
+	if len(parts) == 0 {
+		return "no restarts"
+	}
+	return strings.Join(parts, "; ")
 }
