@@ -24,6 +24,8 @@ var controllers = []string{
 	"garbagecollector", "namespace", "serviceaccount", "serviceaccount-token",
 	"root-ca-cert-publisher", "daemonset", "replicaset", "deployment",
 	"statefulset", "job", "podgc", "ttl-after-finished", "clusterrole-aggregation",
+	// nodelifecycle lifts the not-ready taint the kubelet registers with.
+	"nodelifecycle",
 }
 
 // freePort asks the kernel for an unused loopback TCP port.

@@ -305,14 +305,25 @@ func (c *Cluster) startKubelet(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		ready := false
 		for _, cond := range n.Status.Conditions {
 			if cond.Type == corev1.NodeReady {
-				if cond.Status == corev1.ConditionTrue {
-					return nil
+				if cond.Status != corev1.ConditionTrue {
+					return fmt.Errorf("node not Ready: %s: %s", cond.Reason, cond.Message)
 				}
-				return fmt.Errorf("node not Ready: %s: %s", cond.Reason, cond.Message)
+				ready = true
 			}
 		}
-		return fmt.Errorf("node has no Ready condition yet")
+		if !ready {
+			return fmt.Errorf("node has no Ready condition yet")
+		}
+		// Pods schedule once the node lifecycle controller lifted the
+		// taints the kubelet registered with.
+		for _, t := range n.Spec.Taints {
+			if t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute {
+				return fmt.Errorf("node still tainted %s", t.Key)
+			}
+		}
+		return nil
 	})
 }
