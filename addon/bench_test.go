@@ -14,7 +14,7 @@ func BenchmarkObjects(b *testing.B) {
 	c := DefaultConfig("v1")
 	c.EnableSecretRotation = true
 	for b.Loop() {
-		if _, err := Objects(c); err != nil {
+		if _, err := Objects(c, ""); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, out io.Writer, connect connectFunc)
 			return err
 		}
 		// Render now: a chart error must come before the first connection.
-		if _, err := Objects(c); err != nil {
+		if _, err := Objects(c, ""); err != nil {
 			return err
 		}
 		validated = c

@@ -115,7 +115,7 @@ func TestParseHostAlias(t *testing.T) {
 }
 
 func TestObjectsUseTheAKSNames(t *testing.T) {
-	objs, err := Objects(DefaultConfig("v1"))
+	objs, err := Objects(DefaultConfig("v1"), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,5 +196,18 @@ func TestBadFlagsFailBeforeConnecting(t *testing.T) {
 func TestDefaultImageTagIsAValidTag(t *testing.T) {
 	if tag := defaultImageTag(); !tagRE(tag) {
 		t.Fatalf("defaultImageTag() = %q is not a valid tag", tag)
+	}
+}
+
+func TestRenderVersion(t *testing.T) {
+	for _, tc := range []struct{ server, clientGo, want string }{
+		{"v1.30.4", "v0.37.2", "v1.30.4"},
+		{"v1.37.2+k3s1", "v0.37.2", "v1.37.2+k3s1"},
+		{"v0.0.0-master+$Format:%H$", "v0.37.2", "v1.37.2"},
+		{"v0.0.0-master+$Format:%H$", "", ""},
+	} {
+		if got := pickVersion(tc.server, tc.clientGo); got != tc.want {
+			t.Errorf("pickVersion(%q, %q) = %q, want %q", tc.server, tc.clientGo, got, tc.want)
+		}
 	}
 }

@@ -38,10 +38,11 @@ func NewManager(cfg *rest.Config, out io.Writer) (*Manager, error) {
 	return &Manager{kube: k, out: out}, nil
 }
 
-// Objects renders everything the add-on installs for c, state ConfigMap
-// included, in install order. It does not validate c; Enable and Update do.
-func Objects(c Config) ([]*unstructured.Unstructured, error) {
-	r, err := charts.Render(charts.Options{ReleaseName: Name, Namespace: Namespace, ManagedBy: FieldManager, Values: c.Values()})
+// Objects renders everything the add-on installs for c on a server of
+// kubeVersion ("" for Helm's offline default), state ConfigMap included, in
+// install order. It does not validate c; Enable and Update do.
+func Objects(c Config, kubeVersion string) ([]*unstructured.Unstructured, error) {
+	r, err := charts.Render(charts.Options{ReleaseName: Name, Namespace: Namespace, ManagedBy: FieldManager, Values: c.Values(), KubeVersion: kubeVersion})
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +76,7 @@ func allObjects() ([]*unstructured.Unstructured, error) {
 	c.EnableSecretRotation = true
 	c.SyncSecret = true
 	c.ProviderCABundle = "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"
-	return Objects(c)
+	return Objects(c, "")
 }
 
 func stateObject(c Config) (*unstructured.Unstructured, error) {
@@ -126,7 +127,11 @@ func (m *Manager) Update(ctx context.Context, change func(*Config)) error {
 }
 
 func (m *Manager) install(ctx context.Context, c Config) error {
-	desired, err := Objects(c)
+	kv, err := m.kube.ServerVersion()
+	if err != nil {
+		return err
+	}
+	desired, err := Objects(c, renderVersion(kv))
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,9 @@ type Options struct {
 	ManagedBy string
 	// Values override values.yaml, merged as `helm --values` does.
 	Values map[string]any
+	// KubeVersion is .Capabilities.KubeVersion, e.g. "v1.37.2" (what the
+	// target server reports); default Helm's offline default, as `helm template`.
+	KubeVersion string
 }
 
 // File is one rendered template (or CRD file) of the chart.
@@ -84,9 +87,17 @@ func Render(o Options) (*Rendering, error) {
 	if err != nil {
 		return nil, err
 	}
+	caps := chartutil.DefaultCapabilities.Copy()
+	if o.KubeVersion != "" {
+		kv, err := chartutil.ParseKubeVersion(o.KubeVersion)
+		if err != nil {
+			return nil, fmt.Errorf("Kubernetes version %q: %w", o.KubeVersion, err)
+		}
+		caps.KubeVersion = *kv
+	}
 	vals, err := chartutil.ToRenderValues(c, o.Values, chartutil.ReleaseOptions{
 		Name: o.ReleaseName, Namespace: o.Namespace, Revision: 1, IsInstall: true,
-	}, chartutil.DefaultCapabilities)
+	}, caps)
 	if err != nil {
 		return nil, fmt.Errorf("chart values: %w", err)
 	}
@@ -153,7 +164,7 @@ func (r *Rendering) Objects() ([]*unstructured.Unstructured, error) {
 			objs = append(objs, u)
 		}
 	}
-	sort.SliceStable(objs, func(i, j int) bool { return kindOrder(objs[i].GetKind()) < kindOrder(objs[j].GetKind()) })
+	SortForInstall(objs)
 	return objs, nil
 }
 
@@ -186,6 +197,12 @@ func splitDocuments(s string) ([][]byte, error) {
 			docs = append(docs, d)
 		}
 	}
+}
+
+// SortForInstall orders objects as they must be applied: namespaces and CRDs
+// first, workloads last (stable within a kind). Deletion runs it backwards.
+func SortForInstall(objs []*unstructured.Unstructured) {
+	sort.SliceStable(objs, func(i, j int) bool { return kindOrder(objs[i].GetKind()) < kindOrder(objs[j].GetKind()) })
 }
 
 // installOrder is the order objects are applied in; deletion runs it backwards.

@@ -385,3 +385,34 @@ func TestBadValuesNameTheValue(t *testing.T) {
 		})
 	}
 }
+
+func TestTokensInSecretsFollowTheServerVersion(t *testing.T) {
+	for _, tc := range []struct {
+		version string
+		values  map[string]any
+		want    bool
+	}{
+		{"v1.34.3", nil, false},
+		{"v1.35.0", nil, true},
+		{"v1.37.2", nil, true},
+		{"v1.37.2", map[string]any{"serviceAccountTokenInSecrets": false}, false},
+		{"v1.37.2", map[string]any{"tokenRequests": []any{}}, false},
+	} {
+		r, err := Render(Options{KubeVersion: tc.version, Values: tc.values})
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs, err := r.Objects()
+		if err != nil {
+			t.Fatal(err)
+		}
+		drv := mustFind(t, objs, "CSIDriver", "secrets-store.csi.k8s.io")
+		got, _, _ := unstructured.NestedBool(drv.Object, "spec", "serviceAccountTokenInSecrets")
+		if got != tc.want {
+			t.Errorf("Kubernetes %s, values %v: serviceAccountTokenInSecrets = %v, want %v", tc.version, tc.values, got, tc.want)
+		}
+	}
+	if _, err := Render(Options{KubeVersion: "one.two"}); err == nil || !strings.Contains(err.Error(), "one.two") {
+		t.Errorf("bad KubeVersion: err = %v", err)
+	}
+}

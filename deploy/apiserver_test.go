@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"io/fs"
+	"strings"
 	"testing"
 
 	"github.com/kvcsi/kvcsi/addon"
@@ -81,7 +82,15 @@ func TestManifestsPassServerSideDryRun(t *testing.T) {
 
 func TestEveryChartOptionPassesServerSideDryRun(t *testing.T) {
 	k := kube(t, "kvcsi-deploy-test")
-	aks, err := addon.Objects(addon.DefaultConfig("v1"))
+	kv, err := k.ServerVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(kv, "v1.") {
+		// An unstamped source build (v0.0.0-master) of the pinned v1.37.2.
+		kv = KubeVersion
+	}
+	aks, err := addon.Objects(addon.DefaultConfig("v1"), kv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +120,7 @@ func TestEveryChartOptionPassesServerSideDryRun(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := charts.Render(charts.Options{Values: tc.values})
+			r, err := charts.Render(charts.Options{Values: tc.values, KubeVersion: kv})
 			if err != nil {
 				t.Fatal(err)
 			}

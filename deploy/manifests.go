@@ -29,13 +29,17 @@ var manifestValues = map[string]any{
 	"emulator":   map[string]any{"enabled": true},
 }
 
+// KubeVersion is the Kubernetes version the plain manifests are rendered
+// for (the local target's); the chart and `kvcsi addon` adapt to the server.
+const KubeVersion = "v1.37.2"
+
 // fromRotation are the files taken from the rendering with rotation on.
 var fromRotation = map[string]bool{"rbac-rotation.yaml": true}
 
 // Render renders the plain manifests from the embedded chart: file name in
 // deploy/ to content.
 func Render() (map[string]string, error) {
-	base, err := charts.Render(charts.Options{ManagedBy: "kvcsi-manifests", Values: manifestValues})
+	base, err := charts.Render(charts.Options{ManagedBy: "kvcsi-manifests", Values: manifestValues, KubeVersion: KubeVersion})
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +47,7 @@ func Render() (map[string]string, error) {
 	for k, v := range manifestValues {
 		rot[k] = v
 	}
-	rotation, err := charts.Render(charts.Options{ManagedBy: "kvcsi-manifests", Values: rot})
+	rotation, err := charts.Render(charts.Options{ManagedBy: "kvcsi-manifests", Values: rot, KubeVersion: KubeVersion})
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ import (
 
 // Client applies and deletes objects of any kind the server knows.
 type Client struct {
+	Discovery    discovery.DiscoveryInterface
 	Dynamic      dynamic.Interface
 	Mapper       meta.ResettableRESTMapper
 	FieldManager string
@@ -42,10 +43,20 @@ func New(cfg *rest.Config, fieldManager string) (*Client, error) {
 		return nil, fmt.Errorf("dynamic client: %w", err)
 	}
 	return &Client{
+		Discovery:    dc,
 		Dynamic:      dyn,
 		Mapper:       restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)),
 		FieldManager: fieldManager,
 	}, nil
+}
+
+// ServerVersion is the server's Kubernetes version, e.g. "v1.37.2".
+func (c *Client) ServerVersion() (string, error) {
+	v, err := c.Discovery.ServerVersion()
+	if err != nil {
+		return "", fmt.Errorf("read the server version: %w", err)
+	}
+	return v.GitVersion, nil
 }
 
 // Resource maps an object to its REST resource. A kind the server does not
