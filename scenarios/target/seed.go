@@ -87,7 +87,9 @@ func NewSeed(issuer string) (*kvemulator.Seed, *Identities, error) {
 		return kvemulator.Identity{Name: name, Type: kvemulator.IdentityManaged, ClientID: clientID, ObjectID: uuid.NewString(), Default: def,
 			ResourceID: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/MC_kvcsi/providers/Microsoft.ManagedIdentity/userAssignedIdentities/" + name}
 	}
-	reader := []string{"get"}
+	// list: objectVersionHistory lists versions, which Key Vault allows
+	// only with the list permission.
+	reader := []string{"get", "list"}
 	seed := &kvemulator.Seed{
 		Tenants: []kvemulator.Tenant{{ID: ids.TenantID, Name: "kvcsi-scenarios"}},
 		Identities: []kvemulator.Identity{
