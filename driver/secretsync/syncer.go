@@ -126,7 +126,11 @@ func (s *Syncer) Sync(ctx context.Context, req Request) (Result, error) {
 		start := time.Now()
 		changed, err := s.upsert(ctx, w, owner)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("syncing Secret %s/%s: %w", w.Namespace, w.Name, err))
+			hint := ""
+			if apierrors.IsForbidden(err) {
+				hint = " (the driver may not write Secrets: install it with syncSecret.enabled=true, which grants the RBAC)"
+			}
+			errs = append(errs, fmt.Errorf("syncing Secret %s/%s%s: %w", w.Namespace, w.Name, hint, err))
 			continue
 		}
 		s.metrics.SecretSynced(req.Provider, time.Since(start))

@@ -526,3 +526,14 @@ func TestSuccessfulRepublishCancelsRetry(t *testing.T) {
 		t.Errorf("cancelled retry wrote %v", w)
 	}
 }
+
+func TestForbiddenNamesTheRBAC(t *testing.T) {
+	f := newFixture(t)
+	f.client.PrependReactor("create", "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(corev1.Resource("secrets"), "foosecret", nil)
+	})
+	_, err := f.syncer.Sync(context.Background(), req(opaqueSPC(), "web-1", "uid-1", opaqueMount(t)))
+	if err == nil || !strings.Contains(err.Error(), "syncSecret.enabled=true") {
+		t.Errorf("err = %v", err)
+	}
+}
