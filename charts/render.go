@@ -91,7 +91,7 @@ func Render(o Options) (*Rendering, error) {
 	if o.KubeVersion != "" {
 		kv, err := chartutil.ParseKubeVersion(o.KubeVersion)
 		if err != nil {
-			return nil, fmt.Errorf("Kubernetes version %q: %w", o.KubeVersion, err)
+			return nil, fmt.Errorf("charts.Options.KubeVersion %q: %w", o.KubeVersion, err)
 		}
 		caps.KubeVersion = *kv
 	}

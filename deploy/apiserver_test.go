@@ -140,7 +140,9 @@ func TestEveryChartOptionPassesServerSideDryRun(t *testing.T) {
 func TestRBACIsLeastPrivilege(t *testing.T) {
 	cp := controlplanetest.Get(t)
 	k := kube(t, "kvcsi-rbac-test")
-	cs, err := kubernetes.NewForConfig(cp.RESTConfig())
+	cfg := cp.RESTConfig()
+	cfg.QPS, cfg.Burst = 100, 200 // a few hundred SubjectAccessReviews
+	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

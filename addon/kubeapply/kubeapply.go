@@ -34,6 +34,12 @@ func New(cfg *rest.Config, fieldManager string) (*Client, error) {
 	if fieldManager == "" {
 		return nil, errors.New("kubeapply: field manager is empty; give a name such as \"kvcsi-addon\"")
 	}
+	// client-go's default limit (5 requests/s, burst 10) would make one
+	// install (a dry-run and an apply of ~20 objects) take seconds.
+	cfg = rest.CopyConfig(cfg)
+	if cfg.QPS == 0 {
+		cfg.QPS, cfg.Burst = 50, 100
+	}
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("discovery client: %w", err)
