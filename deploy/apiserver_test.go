@@ -234,8 +234,30 @@ func TestRBACIsLeastPrivilege(t *testing.T) {
 		check(t, d, concat(driverNeeds, secretsRead, secretsWrite), concat(neverDriver, token))
 		check(t, p, nil, providerNever)
 	})
+	// Rotation reads the CSIDriver's tokenRequests, and only that CSIDriver.
+	canGetCSIDriver := func(t *testing.T, sa, name string) bool {
+		t.Helper()
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User:   "system:serviceaccount:kube-system:" + sa,
+			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"},
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Verb: "get", Group: "storage.k8s.io", Resource: "csidrivers", Name: name,
+			},
+		}}
+		res, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Status.Allowed
+	}
 	t.Run("rotation: read Secrets and request tokens, write nothing", func(t *testing.T) {
 		d, p := install(t, "rbac-rotation", map[string]any{"enableSecretRotation": true})
+		if !canGetCSIDriver(t, d, "secrets-store.csi.k8s.io") {
+			t.Errorf("%s cannot get CSIDriver secrets-store.csi.k8s.io, whose tokenRequests rotation needs", d)
+		}
+		if canGetCSIDriver(t, d, "other.csi.example.com") {
+			t.Errorf("%s can get other CSIDrivers", d)
+		}
 		check(t, d, concat(driverNeeds, secretsRead, token), concat(neverDriver, secretsWrite))
 		check(t, p, nil, providerNever)
 	})
