@@ -69,10 +69,7 @@ func Run(ctx context.Context, target Target, opts Options) []Result {
 func runOne(ctx context.Context, target Target, sc Scenario, opts Options) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	ns := "kvcsi-" + strings.NewReplacer("/", "-", "_", "-").Replace(sc.Name)
-	if len(ns) > 63 {
-		ns = ns[:63]
-	}
+	ns := Namespace(sc.Name)
 	k := target.Kube()
 	if err := createNamespace(ctx, k, ns); err != nil {
 		return fmt.Errorf("create namespace %s: %w", ns, err)
@@ -131,3 +128,14 @@ func deleteNamespace(ctx context.Context, k *Kube, ns string) error {
 }
 
 func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n    ") }
+
+// Namespace is the namespace the runner gives the scenario name:
+// "kvcsi-<group>-<behaviour>". Seeds that trust a namespace (workload and pod
+// identity) use it too.
+func Namespace(scenario string) string {
+	ns := "kvcsi-" + strings.NewReplacer("/", "-", "_", "-").Replace(scenario)
+	if len(ns) > 63 {
+		ns = ns[:63]
+	}
+	return ns
+}

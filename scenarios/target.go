@@ -56,5 +56,6 @@ const (
 )
 
 // WorkloadServiceAccount is the service account the workload identity is
-// federated with, in namespace "kvcsi-identity-workload".
+// federated with, in the namespace of scenario identity/workload-identity
+// (Namespace("identity/workload-identity") = "kvcsi-identity-workload-identity").
 const WorkloadServiceAccount = "workload-identity-sa"

@@ -17,9 +17,9 @@ const VaultName = "kvcsi-scenarios"
 // credential names a service account of the identity/workload scenario's
 // namespace, and pod identity maps the identity/pod-identity scenario's
 // namespace. They are the runner's "kvcsi-<group>-<behaviour>" names.
-const (
-	WorkloadNamespace    = "kvcsi-identity-workload"
-	PodIdentityNamespace = "kvcsi-identity-pod-identity"
+var (
+	WorkloadNamespace    = scenarios.Namespace("identity/workload-identity")
+	PodIdentityNamespace = scenarios.Namespace("identity/pod-identity")
 )
 
 // Identities are the principals of the emulated tenant. Client IDs are fresh

@@ -99,7 +99,13 @@ func TestSeedGrantsWhatTheCatalogueNeeds(t *testing.T) {
 			t.Errorf("placeholder <%s> has no value", k)
 		}
 	}
-	if fc := seed.Identities[4].FederatedCredentials[0].Subject; fc != "system:serviceaccount:kvcsi-identity-workload:workload-identity-sa" {
+	if _, ok := scenarios.Find("identity/workload-identity"); !ok {
+		t.Error("the seed trusts the namespace of identity/workload-identity, which the catalogue no longer has")
+	}
+	if _, ok := scenarios.Find("identity/pod-identity"); !ok || seed.PodIdentities[0].Namespace != "kvcsi-identity-pod-identity" {
+		t.Errorf("pod identity maps namespace %s", seed.PodIdentities[0].Namespace)
+	}
+	if fc := seed.Identities[4].FederatedCredentials[0].Subject; fc != "system:serviceaccount:kvcsi-identity-workload-identity:workload-identity-sa" {
 		t.Errorf("workload identity subject %q", fc)
 	}
 }
