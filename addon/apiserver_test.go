@@ -241,14 +241,16 @@ func TestAddonLifecycle(t *testing.T) {
 	if g := c.daemonSet(t, DriverName).Generation; g != gen {
 		t.Errorf("repeating the update changed the DaemonSet again")
 	}
-	if out := mustAddon(t, "status"); !strings.Contains(out, "enabled") || !strings.Contains(out, "5m") || !strings.Contains(out, "3 containers") {
+	out := mustAddon(t, "status")
+	if !strings.Contains(out, "enabled") || !strings.Contains(out, "5m") || !strings.Contains(out, "3 containers") {
 		t.Errorf("status after update:\n%s", out)
 	}
+	t.Logf("kvcsi addon status:\n%s", out)
 
 	// disable is refused while SecretProviderClasses exist, naming each
 	c.createSPC(t, "team-a", "azure-kvname")
 	c.createSPC(t, "team-b", "db")
-	out, err := kvcsiAddon(t, "disable")
+	out, err = kvcsiAddon(t, "disable")
 	if !errors.Is(err, ErrSecretProviderClassesExist) {
 		t.Fatalf("disable with SecretProviderClasses: err = %v", err)
 	}
