@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +24,8 @@ func TestContainerArgsParseInTheRealBinaries(t *testing.T) {
 	for _, n := range names {
 		args = append(args, "github.com/kvcsi/kvcsi/cmd/"+n)
 	}
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), args...)
+	// go test puts its own go first on PATH.
+	build := exec.Command("go", args...)
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
