@@ -416,3 +416,19 @@ func TestTokensInSecretsFollowTheServerVersion(t *testing.T) {
 		t.Errorf("bad KubeVersion: err = %v", err)
 	}
 }
+
+func TestEmulatorOnly(t *testing.T) {
+	objs := render(t, map[string]any{"secretsStore": map[string]any{"enabled": false}, "emulator": map[string]any{"enabled": true}})
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "CustomResourceDefinition": // from crds/, skipped by helm --skip-crds
+		case "Namespace", "Deployment", "Service":
+			if o.GetNamespace() != "" && o.GetNamespace() != "kvcsi-system" {
+				t.Errorf("%s %s in %s", o.GetKind(), o.GetName(), o.GetNamespace())
+			}
+		default:
+			t.Errorf("secretsStore.enabled=false still renders %s %s", o.GetKind(), o.GetName())
+		}
+	}
+	mustFind(t, objs, "Deployment", "kvemulator")
+}

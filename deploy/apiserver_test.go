@@ -116,6 +116,7 @@ func TestEveryChartOptionPassesServerSideDryRun(t *testing.T) {
 		{"driver options", map[string]any{"driver": map[string]any{"providerHealthCheck": true, "logFormatJSON": true, "logVerbosity": 5}}},
 		{"no token requests", map[string]any{"tokenRequests": []any{}}},
 		{"emulator", map[string]any{"emulator": map[string]any{"enabled": true, "clusterIP": "198.18.1.50", "seed": "vaults: []\n", "tlsSecretName": "kvemulator-ca"}}},
+		{"emulator only", map[string]any{"secretsStore": map[string]any{"enabled": false}, "emulator": map[string]any{"enabled": true}}},
 		{"emulator in the release namespace", map[string]any{"emulator": map[string]any{"enabled": true, "namespace": "kube-system"}}},
 	}
 	for _, tc := range cases {
