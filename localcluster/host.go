@@ -282,7 +282,8 @@ func killContainers(runDir string) error {
 			continue
 		}
 		args := strings.Split(string(b), "\x00")
-		if len(args) > 0 && strings.HasSuffix(args[0], "containerd-shim-runc-v2") && slicesContains(args, sock) {
+		// The cache names the shim with its version, so match by substring.
+		if len(args) > 0 && strings.Contains(filepath.Base(args[0]), "containerd-shim-runc-v2") && slicesContains(args, sock) {
 			pids[n] = true
 		}
 	}
