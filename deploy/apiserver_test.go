@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kvcsi/kvcsi/addon"
 	"github.com/kvcsi/kvcsi/addon/controlplanetest"
@@ -13,6 +14,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -192,8 +194,13 @@ func TestRBACIsLeastPrivilege(t *testing.T) {
 	}
 	check := func(t *testing.T, sa string, allowed, denied []access) {
 		t.Helper()
+		// The RBAC authorizer sees new roles and bindings through informers,
+		// a moment after they were written: wait until the grants arrived.
 		for _, a := range allowed {
-			if !can(t, sa, a) {
+			err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+				return can(t, sa, a), nil
+			})
+			if err != nil {
 				t.Errorf("%s cannot %s %s/%s%s in %q, which it needs", sa, a.verb, a.group, a.resource, sub(a.subresource), a.namespace)
 			}
 		}
