@@ -26,24 +26,6 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		runKilledRunHelper()
 	}
-	if os.Geteuid() == 0 {
-		// Hold the host lock for the whole binary: another package's full
-		// cluster must neither be in the baseline nor start mid-test.
-		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
-		err := acquireHostLock(ctx, testLogger())
-		cancel()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		// (Released when the process exits.)
-		// A killed earlier test run must not become the baseline.
-		if err := Cleanup(testRunDir); err != nil {
-			fmt.Fprintln(os.Stderr, "clean up an earlier test run:", err)
-			os.Exit(1)
-		}
-	}
-	baseline = takeSnapshot()
 	code := m.Run()
 	for _, c := range []*Cluster{cpCluster, fullCluster} {
 		if c != nil {
@@ -81,8 +63,19 @@ func node(t *testing.T) *Cluster {
 		t.Skip("needs root: runs a kubelet, containerd and runc, creates a bridge and mounts")
 	}
 	fullOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+		// Hold the host lock until the binary exits: another package's
+		// full cluster must neither be in the baseline nor start between
+		// the teardown test's steps. (The exit releases it.)
+		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
 		defer cancel()
+		if fullErr = acquireHostLock(ctx, testLogger()); fullErr != nil {
+			return
+		}
+		// A killed earlier test run must not become the baseline.
+		if fullErr = Cleanup(testRunDir); fullErr != nil {
+			return
+		}
+		baseline = takeSnapshot()
 		fullCluster, fullErr = Start(ctx, Config{RunDir: testRunDir, Logger: testLogger(), KeepRunDir: false})
 	})
 	if fullErr != nil {
