@@ -88,7 +88,10 @@ var addonDisable = Scenario{
 			if err != nil {
 				return false, err
 			}
-			return len(pods.Items) == 0, errorf("%d add-on pods remain", len(pods.Items))
+			if len(pods.Items) > 0 {
+				return false, errorf("%d add-on pods remain", len(pods.Items))
+			}
+			return true, nil
 		}); err != nil {
 			return err
 		}

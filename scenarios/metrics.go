@@ -58,7 +58,10 @@ var metricsDriver = Scenario{
 			if err != nil {
 				return false, err
 			}
-			return moved(mounted, after, "total_node_unpublish") == nil, moved(mounted, after, "total_node_unpublish")
+			if err := moved(mounted, after, "total_node_unpublish"); err != nil {
+				return false, err
+			}
+			return true, nil
 		})
 	},
 }
