@@ -150,7 +150,11 @@ func (k *Kube) Eventually(ctx context.Context, timeout time.Duration, cond func(
 	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
 		ok, err := cond(ctx)
 		if err != nil {
-			last = err
+			// Keep the last error that says something about the condition,
+			// not the deadline that cut its final attempt short.
+			if ctx.Err() == nil || last == nil {
+				last = err
+			}
 			return false, nil
 		}
 		return ok, nil
