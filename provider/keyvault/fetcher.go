@@ -53,6 +53,10 @@ type Target struct {
 	VaultURL    string
 	IdentityKey string
 	Credential  azcore.TokenCredential
+	// Fresh skips the cache lookup (the result is still stored): a first
+	// mount must show the vault's current content, as upstream does, not
+	// what another pod of the same identity fetched up to CacheTTL ago.
+	Fresh bool
 }
 
 // Item is one fetched object version.
@@ -173,7 +177,7 @@ func (f *Fetcher) EnabledVersions(ctx context.Context, t Target, typ, name strin
 // its success for CacheTTL.
 func (f *Fetcher) shared(ctx context.Context, t Target, what string, fn func(context.Context) (any, error)) (any, error) {
 	key := t.IdentityKey + "|" + t.VaultURL + "|" + what
-	if v, ok := f.lookup(key); ok {
+	if v, ok := f.lookup(key); ok && !t.Fresh {
 		return v, nil
 	}
 	run := func(ctx context.Context) (any, error) {

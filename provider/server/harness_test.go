@@ -183,6 +183,18 @@ func (e *env) mount(ctx context.Context, attrs, secrets map[string]string) (*v1a
 	})
 }
 
+// remount is a rotation's Mount: the driver sends the versions mounted now,
+// which lets the provider answer from its cache.
+func (e *env) remount(ctx context.Context, attrs, secrets map[string]string, current []*v1alpha1.ObjectVersion) (*v1alpha1.MountResponse, error) {
+	return e.client.Mount(ctx, &v1alpha1.MountRequest{
+		Attributes:           mustJSON(attrs),
+		Secrets:              mustJSON(secrets),
+		TargetPath:           "/var/lib/kubelet/pods/x/volumes/kubernetes.io~csi/v/mount",
+		Permission:           "420",
+		CurrentObjectVersion: current,
+	})
+}
+
 // saToken signs a service-account token as kubelet would hand it out.
 func (e *env) saToken(t testing.TB, ns, sa string) string {
 	t.Helper()

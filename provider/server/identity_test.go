@@ -54,18 +54,19 @@ func TestIdentityModes(t *testing.T) {
 func TestCacheNeverCrossesIdentities(t *testing.T) {
 	e := newEnv(t, server.Config{CacheTTL: time.Hour})
 	attrs := e.attrs(objs("objectName: db-password; objectType: secret"))
-	if _, err := e.mount(context.Background(), attrs, spSecrets(readerID, readerSecret)); err != nil {
+	r, err := e.mount(context.Background(), attrs, spSecrets(readerID, readerSecret))
+	if err != nil {
 		t.Fatal(err)
 	}
 	before := getCount(t, e, "db-password")
-	// The reader's next Mount is served from the cache: no Key Vault call.
-	if _, err := e.mount(context.Background(), attrs, spSecrets(readerID, readerSecret)); err != nil {
+	// The reader's next (rotation) Mount is served from the cache: no Key Vault call.
+	if _, err := e.remount(context.Background(), attrs, spSecrets(readerID, readerSecret), r.ObjectVersion); err != nil {
 		t.Fatal(err)
 	}
 	if n := getCount(t, e, "db-password"); n != before {
 		t.Fatalf("cached Mount called Key Vault: %d -> %d", before, n)
 	}
-	_, err := e.mount(context.Background(), attrs, spSecrets(outsiderID, outsiderSecret))
+	_, err = e.mount(context.Background(), attrs, spSecrets(outsiderID, outsiderSecret))
 	if status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("outsider got %v, want PermissionDenied", err)
 	}
@@ -148,15 +149,23 @@ func TestCacheTTLAndRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.Add(29 * time.Second)
-	r2, err := e.mount(context.Background(), attrs, spSecrets(readerID, readerSecret))
+	r2, err := e.remount(context.Background(), attrs, spSecrets(readerID, readerSecret), r1.ObjectVersion)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if files(r2)["db-password"] != "second-password" || r2.ObjectVersion[0].Version != r1.ObjectVersion[0].Version {
 		t.Fatalf("within the TTL: %v", files(r2))
 	}
+	// A new pod's first Mount within the TTL sees the vault as it is now.
+	fresh, err := e.mount(context.Background(), attrs, spSecrets(readerID, readerSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files(fresh)["db-password"] != "third-password" {
+		t.Fatalf("a first mount within the TTL was served the cached version: %v", files(fresh))
+	}
 	clock.Add(2 * time.Second)
-	r3, err := e.mount(context.Background(), attrs, spSecrets(readerID, readerSecret))
+	r3, err := e.remount(context.Background(), attrs, spSecrets(readerID, readerSecret), r2.ObjectVersion)
 	if err != nil {
 		t.Fatal(err)
 	}

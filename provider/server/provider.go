@@ -91,7 +91,10 @@ func (s *Server) mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alph
 	if err != nil {
 		return nil, m, fail(codes.InvalidArgument, "credential", "cannot build the %s credential: %v", m.Identity.Mode, err)
 	}
-	t := keyvault.Target{VaultName: m.KeyVaultName, VaultURL: m.VaultURL(), IdentityKey: idKey, Credential: cred}
+	// Only a re-mount (rotation: the driver sends the versions mounted now)
+	// may be served from the cache; a new pod sees the vault as it is now.
+	t := keyvault.Target{VaultName: m.KeyVaultName, VaultURL: m.VaultURL(), IdentityKey: idKey, Credential: cred,
+		Fresh: len(req.GetCurrentObjectVersion()) == 0}
 
 	for _, o := range m.Objects {
 		s.log.Debug("object", "pod", m.PodNamespace+"/"+m.PodName, "object", o.Describe(), "file", o.FileName())
