@@ -183,6 +183,10 @@ func run(ctx context.Context, o *options, log logr.Logger) error {
 		return err
 	}
 	restCfg.UserAgent = "secrets-store-csi-driver/" + buildinfo.Version
+	// client-go's default (5 QPS, burst 10) throttles a node where many pods
+	// start at once: every publish writes a pod status. Use kubelet's
+	// defaults instead.
+	restCfg.QPS, restCfg.Burst = 50, 100
 	kube, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return err

@@ -25,13 +25,64 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 )
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// driverProcess is the built driver running against the control plane.
+type driverProcess struct {
+	sock, metricsAddr string
+	cmd               *exec.Cmd
+	exited            chan error
+	logFile           *os.File
+}
+
+// startDriver builds the driver binary into root, runs it (rotation and the
+// provider health check on) and waits for its CSI socket. The process is
+// killed when the test ends unless the test stopped it.
+func startDriver(tb testing.TB, root, node, kubeconfig, provDir string) *driverProcess {
+	tb.Helper()
+	bin := filepath.Join(root, "secrets-store-csi-driver")
+	build := exec.Command("go", "build", "-o", bin, "github.com/kvcsi/kvcsi/cmd/secrets-store-csi-driver")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		tb.Fatalf("build the driver: %v\n%s", err, out)
+	}
+	d := &driverProcess{sock: filepath.Join(root, "csi", "csi.sock"), metricsAddr: freePort(tb), exited: make(chan error, 1)}
+	var err error
+	if d.logFile, err = os.Create(filepath.Join(root, "driver.log")); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { d.logFile.Close() })
+	d.cmd = exec.Command(bin,
+		"--endpoint=unix://"+d.sock, "--nodeid="+node, "--kubeconfig="+kubeconfig,
+		"--provider-volume="+provDir, "--additional-provider-volume-paths=",
+		"--metrics-addr="+d.metricsAddr, "--enable-secret-rotation", "--rotation-poll-interval=1h",
+		"--provider-health-check", "-v=5")
+	d.cmd.Stdout, d.cmd.Stderr = d.logFile, d.logFile
+	if err := d.cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	go func() { d.exited <- d.cmd.Wait() }()
+	tb.Cleanup(func() {
+		if d.cmd.ProcessState == nil {
+			_ = d.cmd.Process.Kill()
+			<-d.exited
+		}
+	})
+	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		_, err := os.Stat(d.sock)
+		return err == nil, nil
+	}); err != nil {
+		b, _ := os.ReadFile(d.logFile.Name())
+		tb.Fatalf("driver socket never appeared:\n%s", b)
+	}
+	return d
 }
 
 // TestDriverBinary runs the built secrets-store-csi-driver against the real
@@ -48,12 +99,6 @@ func TestDriverBinary(t *testing.T) {
 	const node = "bin-node"
 
 	root := t.TempDir()
-	bin := filepath.Join(root, "secrets-store-csi-driver")
-	build := exec.Command("go", "build", "-o", bin, "github.com/kvcsi/kvcsi/cmd/secrets-store-csi-driver")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the driver: %v\n%s", err, out)
-	}
 	provDir := filepath.Join(root, "providers")
 	if err := os.Mkdir(provDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -73,38 +118,9 @@ func TestDriverBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	d := startDriver(t, root, node, c.KubeconfigPath(), provDir)
+	sock, metricsAddr, cmd, exited, logFile := d.sock, d.metricsAddr, d.cmd, d.exited, d.logFile
 
-	sock := filepath.Join(root, "csi", "csi.sock")
-	metricsAddr := freePort(t)
-	logFile, err := os.Create(filepath.Join(root, "driver.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	cmd := exec.Command(bin,
-		"--endpoint=unix://"+sock, "--nodeid="+node, "--kubeconfig="+c.KubeconfigPath(),
-		"--provider-volume="+provDir, "--additional-provider-volume-paths=",
-		"--metrics-addr="+metricsAddr, "--enable-secret-rotation", "--rotation-poll-interval=1h",
-		"--provider-health-check", "-v=5")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-		}
-	}()
-
-	if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
-		_, err := os.Stat(sock)
-		return err == nil, nil
-	}); err != nil {
-		b, _ := os.ReadFile(logFile.Name())
-		t.Fatalf("driver socket never appeared:\n%s", b)
-	}
 	cc, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
