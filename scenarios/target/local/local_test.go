@@ -25,8 +25,10 @@ func TestMain(m *testing.M) {
 		if os.Geteuid() != 0 {
 			return m.Run()
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-		defer cancel()
+		// No deadline of its own: the processes it starts may live as long
+		// as ctx, and other packages' clusters may hold the host lock first;
+		// go test's -timeout bounds the whole binary.
+		ctx := context.Background()
 		shared, startErr = Start(ctx, Options{Log: os.Stderr})
 		code := m.Run()
 		if shared != nil {
