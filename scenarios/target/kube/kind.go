@@ -37,7 +37,11 @@ const EmulatorNamespace = "kvcsi-emulator"
 
 // Ports of the in-cluster emulator.
 const (
-	emulatorHTTPSPort = 8443
+	// 443: the provider reaches the emulator pod's IP through host
+	// aliases, with the documentation's port-less vault URLs. The pod runs
+	// as non-root and may bind it through the namespaced sysctl
+	// net.ipv4.ip_unprivileged_port_start (a "safe" sysctl).
+	emulatorHTTPSPort = 443
 	emulatorMSIPort   = 8081
 )
 
@@ -311,7 +315,11 @@ spec:
       labels: {app: kvemulator}
     spec:
       automountServiceAccountToken: false
-      securityContext: {runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532}
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 65532
+        runAsGroup: 65532
+        sysctls: [{name: net.ipv4.ip_unprivileged_port_start, value: "0"}]
       containers:
         - name: kvemulator
           image: %[6]s

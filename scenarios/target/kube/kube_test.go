@@ -89,6 +89,10 @@ func TestEmulatorManifestParses(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(relayYAML("busybox", "10.0.0.7")), &relay); err != nil {
 		t.Fatal(err)
 	}
+	// Host aliases carry no port: the emulator must answer on 443.
+	if !strings.Contains(doc, "- --addr=:443") || !strings.Contains(doc, "net.ipv4.ip_unprivileged_port_start") {
+		t.Error("the emulator does not listen on 443")
+	}
 	if !strings.Contains(relayYAML("busybox", "10.0.0.7"), "nc -ll -p 80 -e nc 10.0.0.7 8081") {
 		t.Error("relay does not forward IMDS to the emulator's managed-identity port")
 	}
