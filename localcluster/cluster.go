@@ -65,6 +65,10 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 			return nil, err
 		}
 		c.holdsLock = true
+		if err := cleanupPreviousOwner(cfg.RunDir, cfg.Logger); err != nil {
+			releaseHostLock()
+			return nil, err
+		}
 	}
 	if err := c.prepareRunDir(); err != nil {
 		if c.holdsLock {

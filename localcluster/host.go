@@ -55,6 +55,33 @@ var cgroupNames = []string{"kubepods"}
 
 func statePath(runDir string) string { return filepath.Join(runDir, "host-state.json") }
 
+// hostOwnerPath names the run directory whose full cluster last changed the
+// host, so that a Start in another run directory can undo a run that was
+// killed (the host lock says its owner is gone).
+const hostOwnerPath = "/run/kvcsi-localcluster.owner"
+
+// cleanupPreviousOwner undoes the host changes of a full cluster recorded in
+// another run directory. Call it only while holding the host lock.
+func cleanupPreviousOwner(runDir string, log interface{ Info(string, ...any) }) error {
+	b, err := os.ReadFile(hostOwnerPath)
+	if err != nil {
+		return nil
+	}
+	prev := strings.TrimSpace(string(b))
+	if prev == "" || prev == runDir {
+		return nil
+	}
+	if _, err := os.Stat(statePath(prev)); err != nil {
+		_ = os.Remove(hostOwnerPath)
+		return nil
+	}
+	log.Info("undoing the host changes of an earlier local cluster that was not stopped", "runDir", prev)
+	if err := Cleanup(prev); err != nil {
+		return fmt.Errorf("undo the earlier local cluster in %s: %w", prev, err)
+	}
+	return nil
+}
+
 func recordHost(runDir string) error {
 	s := hostState{Sysctls: map[string]string{}, Existed: map[string]bool{}, Bridge: BridgeName}
 	for _, k := range watchedSysctls {
@@ -71,7 +98,10 @@ func recordHost(runDir string) error {
 	if _, err := net.InterfaceByName(BridgeName); err == nil {
 		return fmt.Errorf("interface %s already exists and is not from a run recorded in this run directory; another local cluster may be running (kvcsi cluster down --run-dir ...), or remove it: ip link del %s", BridgeName, BridgeName)
 	}
-	return saveState(runDir, &s)
+	if err := saveState(runDir, &s); err != nil {
+		return err
+	}
+	return os.WriteFile(hostOwnerPath, []byte(runDir+"\n"), 0o644)
 }
 
 func saveState(runDir string, s *hostState) error {
@@ -243,6 +273,9 @@ func Cleanup(runDir string) error {
 	if len(errs) == 0 {
 		if err := os.Remove(statePath(runDir)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
+		}
+		if b, err := os.ReadFile(hostOwnerPath); err == nil && strings.TrimSpace(string(b)) == runDir {
+			_ = os.Remove(hostOwnerPath)
 		}
 	}
 	return errors.Join(errs...)

@@ -71,7 +71,11 @@ func node(t *testing.T) *Cluster {
 		if fullErr = acquireHostLock(ctx, testLogger()); fullErr != nil {
 			return
 		}
-		// A killed earlier test run must not become the baseline.
+		// A killed earlier run (ours or another package's) must not become
+		// the baseline.
+		if fullErr = cleanupPreviousOwner(testRunDir, testLogger()); fullErr != nil {
+			return
+		}
 		if fullErr = Cleanup(testRunDir); fullErr != nil {
 			return
 		}
