@@ -6,7 +6,7 @@ KIND ?= kind
 KIND_CLUSTER_NAME ?= kvcsi
 E2E_TIMEOUT ?= 60m
 
-.PHONY: run e2e kind-up kind-down scenarios-docs test-scenarios bench-scenarios
+.PHONY: run e2e kind-up kind-down scenarios-docs test-scenarios
 run: k8s-bins ## build what is missing, start the local cluster + emulator, run every scenario, print the table, write $(REPORT) (root)
 	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/kvcsi scenarios run --target local --report '$(REPORT)' $(if $(RUN),--run '$(RUN)')
 
@@ -34,6 +34,3 @@ scenarios-docs: ## regenerate the catalogue table of docs/scenarios.md
 
 test-scenarios: ## scenario unit tests, then the catalogue and the broken-behaviour checks on the local cluster (root)
 	$(GO) test -count=1 -timeout 60m ./scenarios/... ./e2e/... ./cmd/kvcsi/...
-
-bench-scenarios: ## time the whole catalogue on the local target (numbers go to BENCHMARKS.md)
-	$(GO) test -count=1 -timeout 60m -run '^$$' -bench 'Catalogue' -benchtime 1x ./scenarios/target/local/

@@ -15,7 +15,7 @@ var addonUpdate = Scenario{
 	Name:    "addon/update-rotation-interval",
 	Section: "Specify a custom rotation interval",
 	Summary: "addon update --enable-secret-rotation --rotation-poll-interval 5m rolls the driver with the new interval",
-	Code:    []string{"addon.Update"},
+	Code:    []string{"addon.Manager.Update"},
 	Run: func(ctx context.Context, env *Env) error {
 		k := env.Target.Kube()
 		if err := env.Target.Addon(ctx, "update", "--enable-secret-rotation", "--rotation-poll-interval", "5m"); err != nil {
@@ -41,7 +41,7 @@ var addonDisableRefused = Scenario{
 	Name:    "addon/disable-refused-while-class-exists",
 	Section: "Disable the Azure Key Vault Provider for Secrets Store CSI Driver on an existing AKS cluster",
 	Summary: "addon disable fails naming the existing SecretProviderClass, and the add-on keeps running",
-	Code:    []string{"addon.Disable"},
+	Code:    []string{"addon.Manager.Disable"},
 	Run: func(ctx context.Context, env *Env) error {
 		if err := env.apply(ctx, userMSIClass("keep-me", objects(object("objectName", "ExampleSecret", "objectType", "secret")), "")); err != nil {
 			return err
@@ -65,7 +65,7 @@ var addonDisable = Scenario{
 	Name:    "addon/disable-keeps-existing-pods",
 	Section: "Disable the Azure Key Vault Provider for Secrets Store CSI Driver on an existing AKS cluster",
 	Summary: "after disable, a running pod still reads its secret; a new pod fails to mount",
-	Code:    []string{"addon.Disable"},
+	Code:    []string{"addon.Manager.Disable"},
 	Run: func(ctx context.Context, env *Env) error {
 		value := uniqueValue("kept")
 		if _, err := env.Target.Vault().SetSecret(ctx, "ExampleSecret", value); err != nil {

@@ -17,7 +17,7 @@ var addonEnable = Scenario{
 	Name:    "addon/enable",
 	Section: "Verify the Azure Key Vault Provider for Secrets Store CSI Driver installation",
 	Summary: "enable the add-on; driver pods 3/3 and provider pods 1/1 Running on every node",
-	Code:    []string{"addon.Enable", "deploy/charts/kvcsi"},
+	Code:    []string{"addon.Manager.Enable", "charts.Render"},
 	Run: func(ctx context.Context, env *Env) error {
 		if err := env.Target.Addon(ctx, "enable", "--enable-secret-rotation", "--rotation-poll-interval", RotationPollInterval.String()); err != nil {
 			return err

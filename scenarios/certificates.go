@@ -16,7 +16,7 @@ var certificateObjects = Scenario{
 	Name:    "certificates/object-types",
 	Section: "Obtain certificates and keys",
 	Summary: "one certificate as key (public key PEM), cert (leaf PEM, no chain) and secret (private key + whole chain, leaf→root)",
-	Code:    []string{"provider/render"},
+	Code:    []string{"provider/render.PFXToPEM"},
 	Run: func(ctx context.Context, env *Env) error {
 		ch, err := newChain("kvcsi-certificates")
 		if err != nil {
@@ -94,7 +94,7 @@ var certificatePFX = Scenario{
 	Name:    "certificates/pfx",
 	Section: "Obtain certificates and keys",
 	Summary: "objectFormat pfx with objectEncoding base64 mounts the binary PKCS#12 with key and chain",
-	Code:    []string{"provider/render"},
+	Code:    []string{"provider/render.RenderSecret"},
 	Run: func(ctx context.Context, env *Env) error {
 		ch, err := newChain("kvcsi-pfx")
 		if err != nil {

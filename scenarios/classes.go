@@ -15,7 +15,7 @@ var classesNamespaced = Scenario{
 	Name:    "classes/namespaced-not-found",
 	Section: "Features",
 	Summary: "the class works in its namespace; a pod elsewhere gets FailedMount \"failed to get secretproviderclass <ns>/<name>\"",
-	Code:    []string{"driver/csi.NodePublishVolume"},
+	Code:    []string{"driver/csiplugin.Server.NodePublishVolume"},
 	Run: func(ctx context.Context, env *Env) error {
 		if _, err := env.Target.Vault().SetSecret(ctx, "ExampleSecret", uniqueValue("ns")); err != nil {
 			return err
@@ -46,7 +46,7 @@ var classesMultiple = Scenario{
 	Name:    "classes/multiple-in-one-pod",
 	Section: "Features",
 	Summary: "a pod with two volumes from two SecretProviderClasses sees both",
-	Code:    []string{"driver/csi.NodePublishVolume"},
+	Code:    []string{"driver/csiplugin.Server.NodePublishVolume"},
 	Run: func(ctx context.Context, env *Env) error {
 		a, b := uniqueValue("a"), uniqueValue("b")
 		v := env.Target.Vault()

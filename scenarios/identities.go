@@ -48,7 +48,7 @@ var identityUserMSI = Scenario{
 	Name:    "identity/user-assigned-managed-identity",
 	Section: "Provide an identity to access the Azure key vault",
 	Summary: "useVMManagedIdentity with userAssignedIdentityID (the add-on's azureKeyvaultSecretsProvider identity) mounts",
-	Code:    []string{"provider/auth"},
+	Code:    []string{"provider/auth.Credentials.Get"},
 	Run: func(ctx context.Context, env *Env) error {
 		return mountWithIdentity(ctx, env, identityClass("azure-user-msi", `    usePodIdentity: "false"
     useVMManagedIdentity: "true"
@@ -60,7 +60,7 @@ var identitySystemMSI = Scenario{
 	Name:    "identity/system-assigned-managed-identity",
 	Section: "Provide an identity to access the Azure key vault",
 	Summary: "useVMManagedIdentity without userAssignedIdentityID uses the node's system-assigned identity",
-	Code:    []string{"provider/auth"},
+	Code:    []string{"provider/auth.Credentials.Get"},
 	Run: func(ctx context.Context, env *Env) error {
 		return mountWithIdentity(ctx, env, identityClass("azure-system-msi", `    usePodIdentity: "false"
     useVMManagedIdentity: "true"`), busyboxPod("identity", "azure-system-msi"))
@@ -71,7 +71,7 @@ var identityWorkload = Scenario{
 	Name:    "identity/workload-identity",
 	Section: "Provide an identity to access the Azure key vault",
 	Summary: "clientID plus the pod's service-account token (audience api://AzureADTokenExchange) mounts",
-	Code:    []string{"provider/auth", "driver/csi.NodePublishVolume"},
+	Code:    []string{"provider/auth.Credentials.Get", "driver/csiplugin.Server.NodePublishVolume"},
 	Run: func(ctx context.Context, env *Env) error {
 		sa := fmt.Sprintf(`
 apiVersion: v1
@@ -92,7 +92,7 @@ var identityPodIdentity = Scenario{
 	Name:    "identity/pod-identity",
 	Section: "Provide an identity to access the Azure key vault",
 	Summary: "usePodIdentity gets the pod's token from NMI (the deprecated aad-pod-identity protocol)",
-	Code:    []string{"provider/auth.NMI"},
+	Code:    []string{"provider/auth.Credentials.Get"},
 	Run: func(ctx context.Context, env *Env) error {
 		pod := strings.Replace(busyboxPod("identity", "azure-pod-identity"), "metadata:\n  name: identity\n",
 			"metadata:\n  name: identity\n  labels:\n    aadpodidbinding: kvcsi-pod-identity\n", 1)
@@ -104,7 +104,7 @@ var identityServicePrincipal = Scenario{
 	Name:    "identity/service-principal",
 	Section: "Provide an identity to access the Azure key vault",
 	Summary: "clientid/clientsecret from nodePublishSecretRef (a Secret labelled secrets-store.csi.k8s.io/used=true) mounts",
-	Code:    []string{"provider/auth", "driver/csi.NodePublishVolume"},
+	Code:    []string{"provider/auth.Credentials.Get", "driver/csiplugin.Server.NodePublishVolume"},
 	Run: func(ctx context.Context, env *Env) error {
 		creds := `
 apiVersion: v1
@@ -130,7 +130,7 @@ var identityNoAccess = Scenario{
 	Name:    "identity/no-access",
 	Section: "Provide an identity to access the Azure key vault",
 	Summary: "an identity without access to the vault gets a FailedMount event naming the object and the denied access",
-	Code:    []string{"provider/keyvault", "driver/csi.NodePublishVolume"},
+	Code:    []string{"provider/keyvault.Fetcher.Get", "driver/csiplugin.Server.NodePublishVolume"},
 	Run: func(ctx context.Context, env *Env) error {
 		if _, err := env.Target.Vault().SetSecret(ctx, "ExampleSecret", uniqueValue("denied")); err != nil {
 			return err

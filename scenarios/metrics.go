@@ -28,7 +28,7 @@ var metricsDriver = Scenario{
 	Name:    "metrics/driver",
 	Section: "Access metrics",
 	Summary: "the driver serves metrics on :8095; total_node_publish counts a new mount and total_node_unpublish its removal",
-	Code:    []string{"driver/metrics"},
+	Code:    []string{"driver/metrics.Recorder"},
 	Run: func(ctx context.Context, env *Env) error {
 		k := env.Target.Kube()
 		const app, port = "secrets-store-csi-driver", 8095
@@ -72,7 +72,7 @@ var metricsProvider = Scenario{
 	Name:    "metrics/provider",
 	Section: "Access metrics",
 	Summary: "the provider serves keyvault_request and grpc_request on :8898 and they count a new mount",
-	Code:    []string{"provider/metrics"},
+	Code:    []string{"provider/metrics.Recorder"},
 	Run: func(ctx context.Context, env *Env) error {
 		k := env.Target.Kube()
 		const app, port = "secrets-store-provider-azure", 8898

@@ -18,7 +18,7 @@ var mountInline = Scenario{
 	Name:    "mount/inline-volume",
 	Section: "Features",
 	Summary: "an inline csi volume mounts, and its SecretProviderClassPodStatus records pod, class, target and object versions",
-	Code:    []string{"driver/csi.NodePublishVolume", "driver/podstatus"},
+	Code:    []string{"driver/csiplugin.Server.NodePublishVolume", "driver/podstatus.Client.Record"},
 	Run: func(ctx context.Context, env *Env) error {
 		version, err := env.Target.Vault().SetSecret(ctx, "ExampleSecret", uniqueValue("inline"))
 		if err != nil {

@@ -12,7 +12,7 @@ var mountKeyCert = Scenario{
 	Name:    "mount/key-and-cert",
 	Section: "Features",
 	Summary: "a key and a certificate mount as PEM files next to a secret",
-	Code:    []string{"provider/render.Key", "provider/render.Cert"},
+	Code:    []string{"provider/render.RenderKey", "provider/render.RenderCert"},
 	Run: func(ctx context.Context, env *Env) error {
 		v := env.Target.Vault()
 		if _, err := v.SetSecret(ctx, "ExampleSecret", "MyAKSExampleSecret"); err != nil {

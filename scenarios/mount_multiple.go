@@ -12,7 +12,7 @@ var mountMultiple = Scenario{
 	Name:    "mount/multiple-objects",
 	Section: "Features",
 	Summary: "five secrets in one SecretProviderClass mount as five files of one volume",
-	Code:    []string{"provider/keyvault.Fetcher", "driver/mount.Writer"},
+	Code:    []string{"provider/keyvault.Fetcher.Get", "driver/atomicwriter.Write"},
 	Run: func(ctx context.Context, env *Env) error {
 		var entries []string
 		want := map[string]string{}
@@ -86,7 +86,7 @@ var mountVersion = Scenario{
 	Name:    "mount/object-version",
 	Section: "Features",
 	Summary: "objectVersion pins the mounted content to that version",
-	Code:    []string{"provider/keyvault.Fetcher"},
+	Code:    []string{"provider/keyvault.Fetcher.Get"},
 	Run: func(ctx context.Context, env *Env) error {
 		v := env.Target.Vault()
 		old := uniqueValue("old")
@@ -113,7 +113,7 @@ var mountVersionHistory = Scenario{
 	Name:    "mount/object-version-history",
 	Section: "Features",
 	Summary: "objectVersionHistory: 3 mounts exactly the 3 newest versions as <name>/0..2, newest first",
-	Code:    []string{"provider/keyvault.Fetcher.History"},
+	Code:    []string{"provider/keyvault.Fetcher.EnabledVersions"},
 	Run: func(ctx context.Context, env *Env) error {
 		var values []string
 		for i := range 5 {
@@ -151,7 +151,7 @@ var mountFilePermission = Scenario{
 	Name:    "mount/file-permission",
 	Section: "Features",
 	Summary: "filePermission 0600 gives the file mode 600; others keep 644",
-	Code:    []string{"provider/params.Object.FilePermission", "driver/mount.Writer"},
+	Code:    []string{"provider/params.ParseObjects", "driver/atomicwriter.Write"},
 	Run: func(ctx context.Context, env *Env) error {
 		if _, err := env.Target.Vault().SetSecret(ctx, "ExampleSecret", uniqueValue("perm")); err != nil {
 			return err

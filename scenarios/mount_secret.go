@@ -58,7 +58,7 @@ var mountSecret = Scenario{
 	Name:    "mount/secret",
 	Section: "Validate the secrets",
 	Summary: "ls /mnt/secrets-store/ lists ExampleSecret and cat prints MyAKSExampleSecret",
-	Code:    []string{"driver/csi.NodePublishVolume", "provider.Mount"},
+	Code:    []string{"driver/csiplugin.Server.NodePublishVolume", "provider/server.Server.Mount"},
 	Run: func(ctx context.Context, env *Env) error {
 		if _, err := env.Target.Vault().SetSecret(ctx, "ExampleSecret", "MyAKSExampleSecret"); err != nil {
 			return err

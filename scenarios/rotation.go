@@ -67,7 +67,7 @@ var rotationAuto = Scenario{
 	Name:    "rotation/autorotation",
 	Section: "Enable and disable autorotation",
 	Summary: "a new secret version reaches the mounted file and the synced Secret within a few poll intervals",
-	Code:    []string{"driver/rotation.Reconciler"},
+	Code:    []string{"driver/rotation.Rotator.ReconcileAll"},
 	Run: func(ctx context.Context, env *Env) error {
 		if err := startRotating(ctx, env, uniqueValue("before")); err != nil {
 			return err
@@ -92,7 +92,7 @@ var rotationSubPath = Scenario{
 	Name:    "rotation/subpath-not-updated",
 	Section: "Limitations",
 	Summary: "after rotation the volume shows the new value but the subPath mount keeps the old one",
-	Code:    []string{"driver/mount.Writer"},
+	Code:    []string{"driver/atomicwriter.Write"},
 	Run: func(ctx context.Context, env *Env) error {
 		before := uniqueValue("before")
 		if err := startRotating(ctx, env, before); err != nil {
@@ -119,7 +119,7 @@ var rotationCustomInterval = Scenario{
 	Name:    "rotation/custom-interval",
 	Section: "Specify a custom rotation interval",
 	Summary: "at --rotation-poll-interval 5m a change waits; back at the short interval it rotates",
-	Code:    []string{"addon.Update", "driver/rotation.Reconciler"},
+	Code:    []string{"addon.Manager.Update", "driver/rotation.Rotator.ReconcileAll"},
 	Run: func(ctx context.Context, env *Env) error {
 		if err := env.Target.Addon(ctx, "update", "--enable-secret-rotation", "--rotation-poll-interval", "5m"); err != nil {
 			return err
@@ -157,7 +157,7 @@ var rotationDisabled = Scenario{
 	Name:    "rotation/disabled",
 	Section: "Disable autorotation",
 	Summary: "re-enabled without --enable-secret-rotation, a new version never reaches the mount",
-	Code:    []string{"addon.Disable", "addon.Enable"},
+	Code:    []string{"addon.Manager.Disable", "addon.Manager.Enable"},
 	Run: func(ctx context.Context, env *Env) error {
 		k := env.Target.Kube()
 		if err := env.Target.Addon(ctx, "disable"); err != nil {

@@ -162,33 +162,90 @@ func TestExpectPEM(t *testing.T) {
 
 var update = flag.Bool("update", false, "rewrite the generated catalogue in docs/scenarios.md")
 
-// TestDocsCatalogueIsCurrent fails when docs/scenarios.md does not list every
-// scenario of the catalogue as `kvcsi scenarios list --markdown` prints it;
-// `make scenarios-docs` (go test -run this -update) rewrites it.
+// TestDocsCatalogueIsCurrent fails when docs/scenarios.md or the README does
+// not list every scenario of the catalogue as `kvcsi scenarios list
+// --markdown` prints it; `make scenarios-docs` (go test -run this -update)
+// rewrites them.
 func TestDocsCatalogueIsCurrent(t *testing.T) {
-	const path = "../docs/scenarios.md"
-	doc, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before, rest, ok1 := strings.Cut(string(doc), CatalogueBegin)
-	_, after, ok2 := strings.Cut(rest, CatalogueEnd)
-	if !ok1 || !ok2 {
-		t.Fatalf("%s lacks the markers %q … %q", path, CatalogueBegin, CatalogueEnd)
-	}
 	var b strings.Builder
 	if err := WriteCatalogue(&b); err != nil {
 		t.Fatal(err)
 	}
-	want := before + CatalogueBegin + "\n" + b.String() + CatalogueEnd + after
-	if want == string(doc) {
-		return
-	}
-	if *update {
-		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+	for _, path := range []string{"../docs/scenarios.md", "../README.md"} {
+		doc, err := os.ReadFile(path)
+		if err != nil {
 			t.Fatal(err)
 		}
-		return
+		before, rest, ok1 := strings.Cut(string(doc), CatalogueBegin)
+		_, after, ok2 := strings.Cut(rest, CatalogueEnd)
+		if !ok1 || !ok2 {
+			t.Errorf("%s lacks the markers %q … %q", path, CatalogueBegin, CatalogueEnd)
+			continue
+		}
+		want := before + CatalogueBegin + "\n" + b.String() + CatalogueEnd + after
+		if want == string(doc) {
+			continue
+		}
+		if *update {
+			if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		t.Errorf("%s is stale: run make scenarios-docs", path)
 	}
-	t.Errorf("%s is stale: run make scenarios-docs", path)
+}
+
+// TestCodeLinksExist keeps every scenario's "implemented by" link pointing at
+// real code: <package path>.<Func or Type>[.<Method>] under the repository.
+func TestCodeLinksExist(t *testing.T) {
+	for _, s := range Catalogue() {
+		for _, link := range s.Code {
+			dir, syms, ok := strings.Cut(link, ".")
+			if i := strings.LastIndex(link, "/"); i >= 0 {
+				var last string
+				last, syms, ok = strings.Cut(link[i+1:], ".")
+				dir = link[:i+1] + last
+			}
+			if !ok {
+				t.Errorf("%s: link %q names no function or type", s.Name, link)
+				continue
+			}
+			src := packageSource(t, "../"+dir)
+			if src == "" {
+				t.Errorf("%s: link %q: no package %s", s.Name, link, dir)
+				continue
+			}
+			typ, method, isMethod := strings.Cut(syms, ".")
+			var re *regexp.Regexp
+			if isMethod {
+				re = regexp.MustCompile(`(?m)^func \([a-z]+ \*?` + typ + `\) ` + method + `\(`)
+			} else {
+				re = regexp.MustCompile(`(?m)^(func ` + typ + `\(|type ` + typ + ` )`)
+			}
+			if !re.MatchString(src) {
+				t.Errorf("%s: link %q: %s not found in %s", s.Name, link, syms, dir)
+			}
+		}
+	}
+}
+
+// packageSource concatenates the non-test Go files of dir ("" if none).
+func packageSource(t *testing.T, dir string) string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".go") && !strings.HasSuffix(e.Name(), "_test.go") {
+			data, err := os.ReadFile(dir + "/" + e.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Write(data)
+		}
+	}
+	return b.String()
 }

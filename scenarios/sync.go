@@ -79,7 +79,7 @@ var syncOpaque = Scenario{
 	Name:    "sync/opaque-secret",
 	Section: "Sync mounted content with a Kubernetes secret",
 	Summary: "azure-sync creates Opaque Secret foosecret (managed=true) and SECRET_USERNAME is set from it",
-	Code:    []string{"driver/secretsync"},
+	Code:    []string{"driver/secretsync.Syncer.Sync"},
 	Run: func(ctx context.Context, env *Env) error {
 		value := uniqueValue("user")
 		if _, err := env.Target.Vault().SetSecret(ctx, "foo1", value); err != nil {
@@ -130,7 +130,7 @@ var syncTLS = Scenario{
 	Name:    "sync/tls-secret",
 	Section: "Sync mounted content with a Kubernetes secret",
 	Summary: "type kubernetes.io/tls splits the certificate secret into tls.crt (whole chain) and tls.key",
-	Code:    []string{"driver/secretsync"},
+	Code:    []string{"driver/secretsync.Syncer.Sync"},
 	Run: func(ctx context.Context, env *Env) error {
 		ch, err := newChain("kvcsi-sync-tls")
 		if err != nil {
@@ -180,7 +180,7 @@ var syncEnvNeedsMount = Scenario{
 	Name:    "sync/env-var-needs-mount",
 	Section: "Set an environment variable to reference Kubernetes secrets",
 	Summary: "a pod using foosecret only through env waits until another pod mounts azure-sync, then starts",
-	Code:    []string{"driver/secretsync"},
+	Code:    []string{"driver/secretsync.Syncer.Sync"},
 	Run: func(ctx context.Context, env *Env) error {
 		if _, err := env.Target.Vault().SetSecret(ctx, "foo1", uniqueValue("user")); err != nil {
 			return err
@@ -242,7 +242,7 @@ var syncDeletedWithPods = Scenario{
 	Name:    "sync/deleted-with-pods",
 	Section: "Sync mounted content with a Kubernetes secret",
 	Summary: "foosecret survives deleting one of two consuming pods and is deleted with the last",
-	Code:    []string{"driver/secretsync"},
+	Code:    []string{"driver/secretsync.Syncer.Sync"},
 	Run: func(ctx context.Context, env *Env) error {
 		if _, err := env.Target.Vault().SetSecret(ctx, "foo1", uniqueValue("user")); err != nil {
 			return err
