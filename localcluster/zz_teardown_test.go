@@ -75,7 +75,12 @@ func clusterProcesses() []string {
 		if e.Name()[0] < '0' || e.Name()[0] > '9' {
 			continue
 		}
-		exe, _ := os.Readlink("/proc/" + e.Name() + "/exe")
+		exe, err := os.Readlink("/proc/" + e.Name() + "/exe")
+		if err != nil || exe == "" {
+			// Zombies (pid 1 here does not reap orphans) and kernel threads
+			// have no executable and hold nothing.
+			continue
+		}
 		cg, _ := os.ReadFile("/proc/" + e.Name() + "/cgroup")
 		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
 		// API-only clusters of other test packages run alongside (they
