@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
@@ -154,6 +155,13 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load the admin kubeconfig: %w", err)
 	}
+	// Inline the PEM data: client-go caches transports by file name, and a
+	// later cluster in the same run directory and process has new files
+	// under the same names.
+	if err := rest.LoadTLSFiles(rc); err != nil {
+		return fmt.Errorf("load the admin credentials: %w", err)
+	}
+	rc.TLSClientConfig.CAFile, rc.TLSClientConfig.CertFile, rc.TLSClientConfig.KeyFile = "", "", ""
 	c.rest = rc
 	return nil
 }
