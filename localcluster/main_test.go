@@ -79,6 +79,11 @@ func node(t *testing.T) *Cluster {
 		if fullErr = Cleanup(testRunDir); fullErr != nil {
 			return
 		}
+		// Processes of a cluster stopped just before (another package's)
+		// may still be exiting: let them go before recording the baseline.
+		for deadline := time.Now().Add(30 * time.Second); len(clusterProcesses()) > 0 && time.Now().Before(deadline); {
+			time.Sleep(500 * time.Millisecond)
+		}
 		baseline = takeSnapshot()
 		fullCluster, fullErr = Start(ctx, Config{RunDir: testRunDir, Logger: testLogger(), KeepRunDir: false})
 	})

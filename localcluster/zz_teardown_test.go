@@ -140,6 +140,21 @@ func runKilledRunHelper() {
 	select {}
 }
 
+// settledSnapshot waits up to 30 s for the host to match want and returns
+// the last snapshot: killed container processes exit asynchronously (and
+// their parent shim reaps them a moment later), so an exact comparison
+// right after Stop would race with the kernel rather than test Stop.
+func settledSnapshot(want hostSnapshot) hostSnapshot {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := takeSnapshot()
+		if reflect.DeepEqual(got, want) || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
 func diffSnapshots(t *testing.T, when string, got, want hostSnapshot) {
 	t.Helper()
 	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
@@ -174,7 +189,7 @@ func TestStopAndKilledRunLeaveNothing(t *testing.T) {
 		t.Fatalf("Stop: %v", err)
 	}
 	fullErr = errors.New("the shared cluster was stopped by TestStopAndKilledRunLeaveNothing")
-	diffSnapshots(t, "after Stop", takeSnapshot(), baseline)
+	diffSnapshots(t, "after Stop", settledSnapshot(baseline), baseline)
 	if left := leftoverIPTablesChains(st.IPTablesChains); len(left) > 0 {
 		t.Errorf("after Stop iptables chains remain: %v", left)
 	}
@@ -232,7 +247,7 @@ func TestStopAndKilledRunLeaveNothing(t *testing.T) {
 	if err := c2.Stop(); err != nil {
 		t.Fatalf("Stop after a killed run: %v", err)
 	}
-	diffSnapshots(t, "after a killed run, the next Start and Stop", takeSnapshot(), baseline)
+	diffSnapshots(t, "after a killed run, the next Start and Stop", settledSnapshot(baseline), baseline)
 }
 
 func containsString(ss []string, s string) bool {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"os/signal"
@@ -234,6 +235,10 @@ func run(ctx context.Context, o *options, log logr.Logger) error {
 		Hooks:      driver.Hooks{statuses, syncer},
 		Metrics:    rec,
 		Log:        log.WithName("csi"),
+		// kubelet republishes about every minute when the CSIDriver asks for
+		// it; content changes no more often than the documented poll
+		// interval, and never with rotation off.
+		RepublishInterval: republishInterval(o),
 	})
 	if err != nil {
 		return err
@@ -305,6 +310,15 @@ func run(ctx context.Context, o *options, log logr.Logger) error {
 		log.Info("stopped")
 		return nil
 	}
+}
+
+// republishInterval is how often kubelet's republish calls may refresh a
+// mounted volume: the rotation poll interval, or never when rotation is off.
+func republishInterval(o *options) time.Duration {
+	if !o.enableSecretRotation {
+		return time.Duration(math.MaxInt64)
+	}
+	return o.rotationPollInterval
 }
 
 // httpHandler serves /metrics and a /healthz that calls the plugin's Probe.

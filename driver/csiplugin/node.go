@@ -2,6 +2,7 @@ package csiplugin
 
 import (
 	"context"
+	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/go-logr/logr"
@@ -20,7 +21,8 @@ import (
 // provider name, mount a tmpfs, fill it (provider Mount, path validation,
 // atomic write), unmount again if that failed, then run the hooks. A call
 // for a target that is already mounted (kubelet's republish) refreshes the
-// content and keeps the old content if the provider fails.
+// content at most once per Config.RepublishInterval (the rotation poll
+// interval) and keeps the old content if the provider fails.
 func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolumeRequest) (resp *csi.NodePublishVolumeResponse, err error) {
 	provider := ""
 	defer func() {
@@ -55,6 +57,10 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "%v", err)
 	}
+	if !mountedNow && !s.republishDue(pr.TargetPath, time.Now()) {
+		log.V(4).Info("republish within the rotation poll interval; content kept")
+		return &csi.NodePublishVolumeResponse{}, nil
+	}
 	res, err := s.fill(ctx, pr, spc)
 	if err != nil {
 		if mountedNow {
@@ -68,6 +74,7 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 		}
 		return nil, err
 	}
+	s.markRefreshed(pr.TargetPath, time.Now())
 	log.V(2).Info("content written", "changed", res.Changed, "files", len(res.Files), "objects", len(res.Objects))
 
 	if err := s.cfg.Hooks.Published(ctx, driver.MountInfo{
@@ -138,6 +145,7 @@ func (s *Server) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublish
 	if err := tmpfs.Unmount(req.GetTargetPath()); err != nil {
 		return nil, status.Errorf(codes.Internal, "%v", err)
 	}
+	s.markRefreshed(req.GetTargetPath(), time.Time{})
 	return &csi.NodeUnpublishVolumeResponse{}, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/go-logr/logr"
@@ -87,9 +88,9 @@ func (h *recordingHook) Published(_ context.Context, m driver.MountInfo) error {
 	return h.err
 }
 
-func newEnv(t *testing.T) *env { return newEnvTB(t) }
+func newEnv(t *testing.T, opts ...func(*Config)) *env { return newEnvTB(t, opts...) }
 
-func newEnvTB(t testing.TB) *env {
+func newEnvTB(t testing.TB, opts ...func(*Config)) *env {
 	t.Helper()
 	root := t.TempDir()
 	provDir := filepath.Join(root, "providers")
@@ -124,11 +125,15 @@ func newEnvTB(t testing.TB) *env {
 	rec := metrics.New()
 	logs := &logSink{}
 	hooks := &recordingHook{}
-	srv, err := New(Config{
+	cfg := Config{
 		DriverName: driver.Name, Version: "test", NodeID: "node1",
 		SPCs: SPCsFromClient(sc), Refresher: &mount.Refresher{Providers: pool},
 		Hooks: hooks, Metrics: rec, Log: logs.logger(),
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,5 +456,40 @@ func TestHookErrorFailsPublish(t *testing.T) {
 	t.Cleanup(func() { _ = tmpfs.Unmount(target) })
 	if status.Code(err) != codes.Internal || !strings.Contains(err.Error(), "pod status: conflict") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestRepublishHonoursInterval: kubelet republishes about every minute, but
+// content changes no more often than the rotation poll interval (and never
+// with rotation off), as the documentation's poll interval promises; a new
+// publish after unpublish always fetches.
+func TestRepublishHonoursInterval(t *testing.T) {
+	needRoot(t)
+	e := newEnv(t, func(c *Config) { c.RepublishInterval = time.Hour })
+	ctx := context.Background()
+	target := filepath.Join(e.root, "pods", "uid-1", "volumes", "mnt")
+	t.Cleanup(func() { _ = tmpfs.Unmount(target) })
+	e.provider.SetMount(providertest.Files("v1", map[string]string{"secret1": "first"}))
+	if _, err := e.client.NodePublishVolume(ctx, e.publishReq(target, "spc1")); err != nil {
+		t.Fatal(err)
+	}
+	e.provider.SetMount(providertest.Files("v2", map[string]string{"secret1": "second"}))
+	if _, err := e.client.NodePublishVolume(ctx, e.publishReq(target, "spc1")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(target, "secret1")); string(b) != "first" {
+		t.Fatalf("a republish within the interval changed the content to %q", b)
+	}
+	if _, err := e.client.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: "csi-abc", TargetPath: target}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.NodePublishVolume(ctx, e.publishReq(target, "spc1")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(target, "secret1")); string(b) != "second" {
+		t.Fatalf("a publish after unpublish served %q, want the provider's current content", b)
+	}
+	if _, err := e.client.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: "csi-abc", TargetPath: target}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/go-logr/logr"
@@ -57,6 +58,13 @@ type Config struct {
 	Metrics *metrics.Recorder
 	// Log is the plugin's logger.
 	Log logr.Logger
+	// RepublishInterval is the least time between two content refreshes of
+	// a mounted volume through kubelet's republish calls (CSIDriver
+	// requiresRepublish, about every minute). The main sets it to
+	// --rotation-poll-interval, so the documented poll interval holds, and
+	// to "forever" when rotation is off, so nothing changes then. Zero
+	// refreshes on every republish.
+	RepublishInterval time.Duration
 }
 
 // Server implements the CSI Identity and Node services.
@@ -66,6 +74,32 @@ type Server struct {
 
 	cfg   Config
 	locks targetLocks
+
+	// refreshed is when each mounted target's content was last fetched,
+	// by a publish, a republish or rotation.
+	refreshedMu sync.Mutex
+	refreshed   map[string]time.Time
+}
+
+// markRefreshed records a successful fetch for target; a zero time forgets
+// the target (unpublished).
+func (s *Server) markRefreshed(target string, at time.Time) {
+	s.refreshedMu.Lock()
+	defer s.refreshedMu.Unlock()
+	if at.IsZero() {
+		delete(s.refreshed, target)
+		return
+	}
+	s.refreshed[target] = at
+}
+
+// republishDue says whether a republish of an already mounted target should
+// fetch content again.
+func (s *Server) republishDue(target string, now time.Time) bool {
+	s.refreshedMu.Lock()
+	defer s.refreshedMu.Unlock()
+	last, ok := s.refreshed[target]
+	return !ok || now.Sub(last) >= s.cfg.RepublishInterval
 }
 
 // New checks cfg and returns a Server.
@@ -92,7 +126,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Hooks == nil {
 		cfg.Hooks = driver.Hooks(nil)
 	}
-	return &Server{cfg: cfg, locks: targetLocks{m: map[string]*targetLock{}}}, nil
+	return &Server{cfg: cfg, locks: targetLocks{m: map[string]*targetLock{}}, refreshed: map[string]time.Time{}}, nil
 }
 
 // ParseEndpoint turns unix:///path into a socket path. As upstream, the
@@ -188,5 +222,9 @@ func (s *Server) LockTarget(target string) (unlock func()) { return s.locks.lock
 func (s *Server) Refresh(ctx context.Context, req mount.Request) (mount.Result, error) {
 	unlock := s.locks.lock(req.TargetPath)
 	defer unlock()
-	return s.cfg.Refresher.Refresh(ctx, req)
+	res, err := s.cfg.Refresher.Refresh(ctx, req)
+	if err == nil {
+		s.markRefreshed(req.TargetPath, time.Now())
+	}
+	return res, err
 }
