@@ -62,6 +62,12 @@ func (k *Key) Decrypt(alg string, ciphertext []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// An RSA ciphertext is exactly the modulus size; a shorter one would be
+	// read as a number with leading zeros and could, rarely, pass the
+	// PKCS#1 v1.5 padding check and "decrypt" to garbage.
+	if size := priv.Size(); len(ciphertext) != size {
+		return nil, badParam("value", "value is %d bytes; an %s ciphertext for this %d-bit key is exactly %d bytes: check that it was encrypted with this key version", len(ciphertext), alg, 8*size, size)
+	}
 	var out []byte
 	if h == nil {
 		//lint:ignore SA1019 RSA1_5 is a Key Vault algorithm clients may still ask for; the emulator must offer it.
