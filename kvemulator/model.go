@@ -232,6 +232,23 @@ func (v *Vault) recoveryLevel() string {
 	return "Recoverable+Purgeable"
 }
 
+// patch applies the attributes an update request sets (enabled, nbf, exp)
+// and stamps updated; attributes the request leaves out keep their values.
+func (a *Attributes) patch(in *Attributes, now time.Time) {
+	if in != nil {
+		if in.Enabled != nil {
+			a.Enabled = in.Enabled
+		}
+		if in.NotBefore != nil {
+			a.NotBefore = in.NotBefore
+		}
+		if in.Expires != nil {
+			a.Expires = in.Expires
+		}
+	}
+	a.Updated = now.Unix()
+}
+
 // newAttributes stamps created/updated and the vault's recovery settings on
 // attributes taken from a request.
 func (v *Vault) newAttributes(in *Attributes, now time.Time) Attributes {

@@ -224,18 +224,7 @@ func updateSecret(c *Call) (int, any, error) {
 		if req.Tags != nil {
 			ver.Tags = *req.Tags
 		}
-		if a := req.Attributes; a != nil {
-			if a.Enabled != nil {
-				ver.Attributes.Enabled = a.Enabled
-			}
-			if a.NotBefore != nil {
-				ver.Attributes.NotBefore = a.NotBefore
-			}
-			if a.Expires != nil {
-				ver.Attributes.Expires = a.Expires
-			}
-		}
-		ver.Attributes.Updated = c.Now.Unix()
+		ver.Attributes.patch(req.Attributes, c.Now)
 		out = c.renderSecret(obj, ver, false, true)
 		return nil
 	})
