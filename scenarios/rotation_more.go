@@ -1,0 +1,4 @@
+package scenarios
+
+// rotationScenarios is this file's group of the catalogue (see catalogue.go).
+var rotationScenarios = []Scenario{}
