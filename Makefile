@@ -6,6 +6,13 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/kvcsi/kvcsi/internal/buildinfo.Version=$(VERSION)
 BIN := $(CURDIR)/bin
 export PATH := $(HOME)/go/bin:$(PATH)
+# The kind cluster `make e2e`, kind-up/kind-down and images-kind-load use:
+# defined here once, before any mk/*.mk.
+KIND ?= kind
+KIND_CLUSTER_NAME ?= kvcsi
+
+# `make` alone lists the targets.
+.DEFAULT_GOAL := help
 
 .PHONY: all
 all: build
@@ -38,5 +45,5 @@ proto: ## regenerate the provider protocol code (needs protoc)
 	  --go-grpc_out=paths=source_relative:api/provider/v1alpha1 api/provider/v1alpha1/service.proto
 
 .PHONY: help
-help:
+help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort

@@ -8,3 +8,8 @@ deps: ## install the Debian packages listed in hack/apt-packages.txt (root)
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 TEST_DEPS += deps
+
+# Every target that needs Debian packages checks them first, so a fresh machine
+# learns what is missing before a long build, not after it (k8s-bins runs first
+# in run and cluster-up, so it carries the check for them).
+k8s-bins images images-kind-load run cluster-up e2e: deps

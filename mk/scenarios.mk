@@ -2,8 +2,6 @@
 # command; `make e2e` runs the same catalogue as e2e-framework features.
 REPORT ?= _output/report.md
 RUN ?=
-KIND ?= kind
-KIND_CLUSTER_NAME ?= kvcsi
 E2E_TIMEOUT ?= 60m
 
 .PHONY: run e2e kind-up kind-down scenarios-docs test-scenarios

@@ -7,11 +7,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/kvcsi/kvcsi/localcluster"
 )
@@ -27,7 +30,10 @@ func realMain() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	done := make(chan struct{})
+	go reportProgress(done, time.Now(), progressEvery, localcluster.BinariesRemaining, os.Stderr)
 	bins, err := localcluster.EnsureBinaries(ctx, "", log)
+	close(done)
 	if err != nil {
 		return err
 	}
@@ -40,4 +46,35 @@ func realMain() error {
 		fmt.Printf("%-26s %s\n", n, bins[n])
 	}
 	return nil
+}
+
+// progressEvery is how often a cold build reports that it is still going.
+const progressEvery = 30 * time.Second
+
+// reportProgress prints, every interval until done closes, how long the build
+// has run and which binaries remain (a cold build on two cores is silent for
+// twenty minutes otherwise).
+func reportProgress(done <-chan struct{}, start time.Time, every time.Duration, remaining func() ([]string, error), w io.Writer) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			fmt.Fprintln(w, progressLine(now.Sub(start), remaining))
+		}
+	}
+}
+
+func progressLine(elapsed time.Duration, remaining func() ([]string, error)) string {
+	left, err := remaining()
+	status := "remaining: " + strings.Join(left, ", ")
+	switch {
+	case err != nil:
+		status = "remaining: unknown (" + err.Error() + ")"
+	case len(left) == 0:
+		status = "all linked, installing"
+	}
+	return fmt.Sprintf("k8s-bins: still building after %s; %s", elapsed.Round(time.Second), status)
 }
