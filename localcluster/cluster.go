@@ -131,6 +131,12 @@ func (c *Cluster) start(ctx context.Context) error {
 		{"CRDs", c.installCRDs},
 		{"kube-controller-manager", c.startControllerManager},
 	}
+	if c.cfg.ControlPlaneOnly && c.cfg.Scheduler {
+		steps = append(steps, struct {
+			name string
+			fn   func(context.Context) error
+		}{"kube-scheduler", c.startScheduler})
+	}
 	if !c.cfg.ControlPlaneOnly {
 		steps = append(steps, []struct {
 			name string

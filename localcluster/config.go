@@ -62,6 +62,10 @@ type Config struct {
 	// kube-controller-manager on loopback ports; it needs no root and changes
 	// nothing on the host. For server-side dry-run and API tests.
 	ControlPlaneOnly bool
+	// Scheduler also runs kube-scheduler in a ControlPlaneOnly cluster, so
+	// pods are bound to Node objects that something else registers (the sim
+	// target's simulated kubelets). A full cluster always runs it.
+	Scheduler bool
 	// ServiceAccountIssuer is the iss claim of service-account tokens.
 	// Default DefaultServiceAccountIssuer.
 	ServiceAccountIssuer string
