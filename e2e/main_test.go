@@ -29,8 +29,8 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envfuncs"
 	"sigs.k8s.io/e2e-framework/support/kind"
 
+	"github.com/kvcsi/kvcsi/images"
 	"github.com/kvcsi/kvcsi/localcluster"
-	"github.com/kvcsi/kvcsi/localcluster/images"
 	"github.com/kvcsi/kvcsi/scenarios"
 	"github.com/kvcsi/kvcsi/scenarios/target"
 	"github.com/kvcsi/kvcsi/scenarios/target/kube"

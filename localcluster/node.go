@@ -15,7 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/kvcsi/kvcsi/localcluster/images"
+	"github.com/kvcsi/kvcsi/images"
 )
 
 // runcPath and cniBinDir are where Debian's runc and containernetworking-plugins
@@ -185,7 +185,7 @@ func (c *Cluster) ctr(ctx context.Context, args ...string) ([]byte, error) {
 	return out, nil
 }
 
-// LoadImages imports docker-archive or OCI tarballs (as localcluster/images
+// LoadImages imports docker-archive or OCI tarballs (as package images
 // builds them) into containerd's k8s.io namespace, where the kubelet finds
 // them; pods then run them with imagePullPolicy IfNotPresent or Never.
 func (c *Cluster) LoadImages(ctx context.Context, tarballs ...string) error {
@@ -203,7 +203,7 @@ func (c *Cluster) LoadImages(ctx context.Context, tarballs ...string) error {
 	return nil
 }
 
-// loadPauseImage builds (or reuses) the pause image with localcluster/images
+// loadPauseImage builds (or reuses) the pause image with package images
 // and imports it: it is the sandbox image of every pod.
 func (c *Cluster) loadPauseImage(ctx context.Context) error {
 	opts := images.Options{Only: []string{"pause"}, Logf: func(f string, a ...any) { c.cfg.Logger.Debug(fmt.Sprintf(f, a...)) }}

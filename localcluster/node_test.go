@@ -20,7 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/kvcsi/kvcsi/localcluster/images"
+	"github.com/kvcsi/kvcsi/images"
 )
 
 var (

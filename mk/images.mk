@@ -1,18 +1,18 @@
-# Images: the one image build path (localcluster/images). The same tarballs are
+# Images: the one image build path (images). The same tarballs are
 # imported by the local cluster and loaded into kind by `make e2e`.
 IMAGES_DIR := $(CURDIR)/_output/images
 IMAGES ?=
 
 .PHONY: images
 images: ## build the OCI image tarballs into _output/images (IMAGES=pause,busybox picks some)
-	$(GO) run ./localcluster/images/cmd/build-images --version '$(VERSION)' --out '$(IMAGES_DIR)' $(if $(IMAGES),--only '$(IMAGES)')
+	$(GO) run ./images/cmd/build-images --version '$(VERSION)' --out '$(IMAGES_DIR)' $(if $(IMAGES),--only '$(IMAGES)')
 
 KIND ?= kind
 KIND_CLUSTER_NAME ?= kind
 
 .PHONY: images-kind-load
 images-kind-load: ## build the images and `kind load image-archive` each into $(KIND_CLUSTER_NAME) (what make e2e needs)
-	@set -e; tarballs=$$($(GO) run ./localcluster/images/cmd/build-images -q --version '$(VERSION)' --out '$(IMAGES_DIR)'); \
+	@set -e; tarballs=$$($(GO) run ./images/cmd/build-images -q --version '$(VERSION)' --out '$(IMAGES_DIR)'); \
 	for t in $$tarballs; do \
 	  echo "kind load image-archive $$t --name $(KIND_CLUSTER_NAME)"; \
 	  $(KIND) load image-archive "$$t" --name '$(KIND_CLUSTER_NAME)'; \

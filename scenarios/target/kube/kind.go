@@ -26,7 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/kvcsi/kvcsi/localcluster/images"
+	"github.com/kvcsi/kvcsi/images"
 	"github.com/kvcsi/kvcsi/scenarios"
 	"github.com/kvcsi/kvcsi/scenarios/target"
 	"github.com/kvcsi/kvcsi/scenarios/target/azvault"

@@ -28,9 +28,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
+	"github.com/kvcsi/kvcsi/images"
 	"github.com/kvcsi/kvcsi/kvemulator"
 	"github.com/kvcsi/kvcsi/localcluster"
-	"github.com/kvcsi/kvcsi/localcluster/images"
 	"github.com/kvcsi/kvcsi/scenarios"
 	"github.com/kvcsi/kvcsi/scenarios/target"
 	"github.com/kvcsi/kvcsi/scenarios/target/azvault"

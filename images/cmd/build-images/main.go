@@ -13,7 +13,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/kvcsi/kvcsi/localcluster/images"
+	"github.com/kvcsi/kvcsi/images"
 )
 
 func main() {
