@@ -12,7 +12,7 @@
 //     images imported, so the same path runs without Docker.
 //
 // In every case the target is the "kind" scenario target
-// (scenarios/target/kube.StartKind): the emulator is deployed into the
+// (scenarios/target/cluster.StartKind): the emulator is deployed into the
 // cluster, and the add-on is enabled by the first feature, addon/enable.
 package e2e
 
@@ -33,7 +33,7 @@ import (
 	"github.com/kvcsi/kvcsi/localcluster"
 	"github.com/kvcsi/kvcsi/scenarios"
 	"github.com/kvcsi/kvcsi/scenarios/target"
-	"github.com/kvcsi/kvcsi/scenarios/target/kube"
+	"github.com/kvcsi/kvcsi/scenarios/target/cluster"
 	"github.com/kvcsi/kvcsi/scenarios/target/local"
 )
 
@@ -62,7 +62,7 @@ func TestMain(m *testing.M) {
 	if tag == "" {
 		tag = target.DefaultImageTag()
 	}
-	var cluster *localcluster.Cluster
+	var localCluster *localcluster.Cluster
 	// teardown runs after the target is closed, so the emulator and the
 	// relay are removed while the cluster still runs.
 	var teardown []env.Func
@@ -97,7 +97,7 @@ func TestMain(m *testing.M) {
 			if err != nil {
 				return ctx, err
 			}
-			cluster = lc
+			localCluster = lc
 			if err := lc.LoadImages(ctx, tarballs...); err != nil {
 				return ctx, err
 			}
@@ -105,10 +105,10 @@ func TestMain(m *testing.M) {
 			return ctx, nil
 		})
 		teardown = append(teardown, func(ctx context.Context, c *envconf.Config) (context.Context, error) {
-			if cluster == nil {
+			if localCluster == nil {
 				return ctx, nil
 			}
-			return ctx, cluster.Stop()
+			return ctx, localCluster.Stop()
 		})
 	}
 	if skipReason == "" {
@@ -117,7 +117,7 @@ func TestMain(m *testing.M) {
 			if kc == "" {
 				kc = kubeconfig
 			}
-			t, err := kube.StartKind(ctx, kube.Options{Kubeconfig: kc, ImageTag: tag, Log: os.Stdout})
+			t, err := cluster.StartKind(ctx, cluster.Options{Kubeconfig: kc, ImageTag: tag, Log: os.Stdout})
 			if err != nil {
 				return ctx, err
 			}

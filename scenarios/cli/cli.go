@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/kvcsi/kvcsi/scenarios"
-	"github.com/kvcsi/kvcsi/scenarios/target/kube"
+	"github.com/kvcsi/kvcsi/scenarios/target/cluster"
 	"github.com/kvcsi/kvcsi/scenarios/target/local"
 )
 
@@ -112,7 +112,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("--timeout %s must be positive, e.g. 5m", f.timeout)
 	}
 	t, err := startTarget(ctx, f, out)
-	if errors.Is(err, kube.ErrSkipped) {
+	if errors.Is(err, cluster.ErrSkipped) {
 		fmt.Fprintf(out, "skipped: %v\n", err)
 		return nil
 	}
@@ -149,9 +149,9 @@ func startTarget(ctx context.Context, f runFlags, out io.Writer) (scenarios.Targ
 	case "local":
 		return local.Start(ctx, local.Options{RunDir: f.runDir, ImageTag: f.imageTag, Log: out, KeepRunDir: f.keep})
 	case "kind":
-		return kube.StartKind(ctx, kube.Options{Kubeconfig: f.kubeconfig, Context: f.context, ImageTag: f.imageTag, Log: out})
+		return cluster.StartKind(ctx, cluster.Options{Kubeconfig: f.kubeconfig, Context: f.context, ImageTag: f.imageTag, Log: out})
 	case "aks":
-		return kube.StartAKS(ctx, kube.Options{Kubeconfig: f.kubeconfig, Context: f.context, ImageTag: f.imageTag, Log: out})
+		return cluster.StartAKS(ctx, cluster.Options{Kubeconfig: f.kubeconfig, Context: f.context, ImageTag: f.imageTag, Log: out})
 	}
 	return nil, fmt.Errorf("--target %q: use local, kind or aks", f.target)
 }

@@ -1,8 +1,8 @@
-// Package kube is the scenario target for any existing cluster, given by a
+// Package cluster is the scenario target for any existing cluster, given by a
 // kubeconfig: "kind" deploys the Key Vault emulator into the cluster and
 // points the provider at it (the path `make e2e` and CI take), "aks" uses a
 // real Key Vault and identities named by environment variables.
-package kube
+package cluster
 
 import (
 	"errors"
