@@ -7,12 +7,9 @@ package auth
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -46,7 +43,6 @@ type Credentials struct {
 
 type entry struct {
 	cred     azcore.TokenCredential
-	assert   *atomic.Value // workload identity: the newest service-account token
 	lastUsed time.Time
 }
 
@@ -65,9 +61,25 @@ func New(o Options) *Credentials {
 }
 
 // Key identifies who a Mount authenticates as. Two Mounts with equal keys
-// would receive the same tokens, so anything fetched for one may be served
-// to the other; different keys must never share fetched content. It is a
-// hash: it never contains a secret.
+// share one credential (and so its access tokens), and anything fetched for
+// one may be served to the other; different keys never share anything. A
+// key is formed only from proof the identity provider checks byte for byte,
+// never from claims read out of an unverified token:
+//
+//   - service principal: tenant, client id and client secret (Entra ID
+//     checks the secret; the same client id with another secret is another
+//     key, and the secret is only hashed into the key);
+//   - workload identity: tenant, client id and the SHA-256 of the exact
+//     service-account token bytes (Entra ID verifies that token's signature;
+//     a token that merely copies another's issuer and subject is other bytes
+//     and so gets its own credential, whose token request Entra ID refuses);
+//   - VM managed identity: the user-assigned identity id (the node's IMDS is
+//     the proof: every caller of the provider on the node reaches the same
+//     IMDS with the same answer);
+//   - pod identity: the pod's namespace, name and uid (NMI answers per pod);
+//     the token NMI returns is added by Proof before anything is shared.
+//
+// It is a hash: it never contains a secret or a token.
 func Key(m *params.Mount) string {
 	id := m.Identity
 	parts := []string{id.Mode.String(), m.Cloud.ActiveDirectoryEndpoint, m.TenantID}
@@ -75,12 +87,16 @@ func Key(m *params.Mount) string {
 	case params.ServicePrincipal:
 		parts = append(parts, id.ClientID, id.ClientSecret)
 	case params.WorkloadIdentity:
-		parts = append(parts, id.ClientID, tokenSubject(id.FederatedToken))
+		parts = append(parts, id.ClientID, tokenHash(id.FederatedToken))
 	case params.VMManagedIdentity:
 		parts = append(parts, id.UserAssignedIdentityID)
 	case params.PodIdentity:
-		parts = append(parts, m.PodNamespace, m.PodName)
+		parts = append(parts, m.PodNamespace, m.PodName, m.PodUID)
 	}
+	return hashParts(parts...)
+}
+
+func hashParts(parts ...string) string {
 	h := sha256.New()
 	for _, p := range parts {
 		h.Write([]byte(p))
@@ -89,25 +105,35 @@ func Key(m *params.Mount) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// tokenSubject returns the issuer and subject of a service-account JWT:
-// Entra ID federation trusts (issuer, subject), so pods of one service account
-// are one identity. The token comes from kubelet through the driver. An
-// unparsable token is its own identity.
-func tokenSubject(tok string) string {
-	parts := strings.Split(tok, ".")
-	if len(parts) == 3 {
-		if b, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
-			var c struct {
-				Iss string `json:"iss"`
-				Sub string `json:"sub"`
-			}
-			if json.Unmarshal(b, &c) == nil && c.Iss != "" && c.Sub != "" {
-				return "sub\x00" + c.Iss + "\x00" + c.Sub
-			}
-		}
-	}
+// tokenHash is the SHA-256 of a token's exact bytes: two requests share a
+// workload identity credential only when they carry the same token.
+func tokenHash(tok string) string {
 	s := sha256.Sum256([]byte(tok))
-	return "tok\x00" + hex.EncodeToString(s[:])
+	return hex.EncodeToString(s[:])
+}
+
+// Proof completes a Mount's identity key with what the identity provider
+// answered, where the key alone is not the proof. For pod identity it asks
+// NMI for this pod's Key Vault token (NMI's answer is cached per pod by the
+// credential, so this costs no extra NMI request) and folds the token's hash
+// into the key: content is shared only between Mounts of the same pod that
+// NMI gave the same token. For every other mode the key is returned as is.
+// An NMI refusal is returned unchanged (an *NMIError).
+func Proof(ctx context.Context, m *params.Mount, cred azcore.TokenCredential, key string) (string, error) {
+	if m.Identity.Mode != params.PodIdentity {
+		return key, nil
+	}
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{KeyVaultScope(m.Cloud)}})
+	if err != nil {
+		return "", err
+	}
+	return hashParts(key, tokenHash(tok.Token)), nil
+}
+
+// KeyVaultScope is the token scope Key Vault's challenge names for a cloud:
+// https://<vault DNS suffix>/.default.
+func KeyVaultScope(env cloudenv.Env) string {
+	return "https://" + env.KeyVaultDNSSuffix + "/.default"
 }
 
 // Get returns the credential for a Mount and its identity key.
@@ -123,9 +149,6 @@ func (c *Credentials) Get(m *params.Mount) (azcore.TokenCredential, string, erro
 	}
 	if e, ok := c.m[key]; ok {
 		e.lastUsed = now
-		if e.assert != nil {
-			e.assert.Store(m.Identity.FederatedToken)
-		}
 		return e.cred, key, nil
 	}
 	e, err := c.build(m)
@@ -160,10 +183,11 @@ func (c *Credentials) build(m *params.Mount) (*entry, error) {
 		}
 		return &entry{cred: cred}, nil
 	case params.WorkloadIdentity:
-		v := &atomic.Value{}
-		v.Store(id.FederatedToken)
+		// The credential is keyed by this token's bytes, so it only ever
+		// presents this one token.
+		tok := id.FederatedToken
 		cred, err := azidentity.NewClientAssertionCredential(m.TenantID, id.ClientID, func(context.Context) (string, error) {
-			return v.Load().(string), nil
+			return tok, nil
 		}, &azidentity.ClientAssertionCredentialOptions{
 			ClientOptions:            c.clientOptions(m.Cloud),
 			DisableInstanceDiscovery: disableDiscovery,
@@ -171,7 +195,7 @@ func (c *Credentials) build(m *params.Mount) (*entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &entry{cred: cred, assert: v}, nil
+		return &entry{cred: cred}, nil
 	case params.VMManagedIdentity:
 		o := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: azcore.ClientOptions{Transport: c.opts.Transport}}
 		if id.UserAssignedIdentityID != "" {

@@ -44,7 +44,8 @@ func TestKeySeparatesIdentities(t *testing.T) {
 		a, b *params.Mount
 	}{
 		{"service principal on two pods", mount(sp, "ns", "p1"), mount(sp, "ns2", "p2")},
-		{"two tokens of one service account", mount(wi(saA1), "ns", "p1"), mount(wi(saA2), "ns", "p2")},
+		{"byte-identical service-account tokens", mount(wi(saA1), "ns", "p1"), mount(wi(saA1), "ns", "p1")},
+		{"one pod under pod identity", mount(params.Identity{Mode: params.PodIdentity}, "ns", "p1"), mount(params.Identity{Mode: params.PodIdentity}, "ns", "p1")},
 		{"system-assigned identity on two pods", mount(params.Identity{Mode: params.VMManagedIdentity}, "ns", "p1"), mount(params.Identity{Mode: params.VMManagedIdentity}, "x", "p2")},
 	}
 	for _, tc := range same {
@@ -62,6 +63,11 @@ func TestKeySeparatesIdentities(t *testing.T) {
 		{"client secrets", mount(sp, "ns", "p"), mount(sp2, "ns", "p")},
 		{"tenants", pub, other},
 		{"service accounts", mount(wi(saA1), "ns", "p"), mount(wi(saB), "ns", "p")},
+		// The issuer and subject of an unverified token are no proof: two
+		// tokens naming the same service account share nothing.
+		{"two tokens of one service account", mount(wi(saA1), "ns", "p1"), mount(wi(saA2), "ns", "p2")},
+		{"a forged token copying another's iss/sub", mount(wi(saA1), "ns", "p"), mount(wi(forged(saA1)), "ns", "p")},
+		{"pod uids under pod identity", podUID("u1"), podUID("u2")},
 		{"unparsable tokens", mount(wi("opaque-1"), "ns", "p"), mount(wi("opaque-2"), "ns", "p")},
 		{"pods under pod identity", mount(params.Identity{Mode: params.PodIdentity}, "ns", "p1"), mount(params.Identity{Mode: params.PodIdentity}, "ns", "p2")},
 		{"user-assigned vs system", mount(params.Identity{Mode: params.VMManagedIdentity, UserAssignedIdentityID: "u"}, "ns", "p"), mount(params.Identity{Mode: params.VMManagedIdentity}, "ns", "p")},
@@ -74,6 +80,89 @@ func TestKeySeparatesIdentities(t *testing.T) {
 	}
 	if k := Key(mount(sp, "ns", "p")); strings.Contains(k, "s1") || len(k) != 64 {
 		t.Errorf("key %q is not an opaque hash", k)
+	}
+}
+
+// forged re-signs a token's claims with alg none, keeping iss and sub.
+func forged(tok string) string {
+	parts := strings.Split(tok, ".")
+	return base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + "." + parts[1] + "."
+}
+
+func podUID(uid string) *params.Mount {
+	m := mount(params.Identity{Mode: params.PodIdentity}, "ns", "p")
+	m.PodUID = uid
+	return m
+}
+
+// TestWorkloadCredentialPerToken: the credential built for one token is
+// never handed to a request with other token bytes, whatever their claims.
+func TestWorkloadCredentialPerToken(t *testing.T) {
+	c := New(Options{})
+	victim := jwtWith(`{"iss":"https://k8s","sub":"system:serviceaccount:ns:a"}`)
+	wi := func(tok string) *params.Mount {
+		return mount(params.Identity{Mode: params.WorkloadIdentity, ClientID: "c", FederatedToken: tok}, "ns", "p")
+	}
+	c1, k1, err := c.Get(wi(victim))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, k2, _ := c.Get(wi(victim))
+	if c1 != c2 || k1 != k2 {
+		t.Fatal("byte-identical tokens did not share the credential")
+	}
+	c3, k3, _ := c.Get(wi(forged(victim)))
+	if c3 == c1 || k3 == k1 {
+		t.Fatal("a forged token with the victim's iss/sub got the victim's credential")
+	}
+	if strings.Contains(k1, victim) || strings.Contains(k1, "serviceaccount") {
+		t.Fatalf("key %q shows the token", k1)
+	}
+}
+
+// TestProofFoldsTheNMITokenIntoTheKey: pod identity content is keyed by the
+// token NMI returned for the pod, and an NMI refusal is an error.
+func TestProofFoldsTheNMITokenIntoTheKey(t *testing.T) {
+	var tok atomic.Value
+	tok.Store("tok-1")
+	exp := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
+	nmi := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("podname") != "p" {
+			http.Error(w, "no binding", http.StatusForbidden)
+			return
+		}
+		w.Write([]byte(`{"token":{"access_token":"` + tok.Load().(string) + `","expires_on":"` + exp + `"}}`))
+	}))
+	defer nmi.Close()
+	c := New(Options{NMIEndpoint: nmi.URL, Transport: nmi.Client()})
+	m := podUID("u1")
+	cred, key, err := c.Get(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, err := Proof(context.Background(), m, cred, key)
+	if err != nil || p1 == key {
+		t.Fatalf("proof %q, %v", p1, err)
+	}
+	again, _ := Proof(context.Background(), m, cred, key)
+	if again != p1 {
+		t.Fatal("the same pod with the same NMI token got another key")
+	}
+	// Another pod object (new uid, new credential) given another token.
+	tok.Store("tok-2")
+	m2 := podUID("u2")
+	cred2, key2, _ := c.Get(m2)
+	if p2, _ := Proof(context.Background(), m2, cred2, key2); p2 == p1 {
+		t.Fatal("two NMI tokens share a key")
+	}
+	unbound := mount(params.Identity{Mode: params.PodIdentity}, "ns", "other")
+	cred3, key3, _ := c.Get(unbound)
+	if _, err := Proof(context.Background(), unbound, cred3, key3); err == nil {
+		t.Fatal("a pod NMI refuses got a key")
+	}
+	sp := mount(params.Identity{Mode: params.ServicePrincipal, ClientID: "c", ClientSecret: "s"}, "ns", "p")
+	if k, err := Proof(context.Background(), sp, nil, "k"); k != "k" || err != nil {
+		t.Fatalf("service principal proof %q, %v", k, err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kvcsi/kvcsi/api/provider/v1alpha1"
 	"github.com/kvcsi/kvcsi/internal/buildinfo"
+	"github.com/kvcsi/kvcsi/provider/auth"
 	"github.com/kvcsi/kvcsi/provider/keyvault"
 	"github.com/kvcsi/kvcsi/provider/params"
 	"github.com/kvcsi/kvcsi/provider/render"
@@ -90,6 +91,14 @@ func (s *Server) mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alph
 	cred, idKey, err := s.creds.Get(m)
 	if err != nil {
 		return nil, m, fail(codes.InvalidArgument, "credential", "cannot build the %s credential: %v", m.Identity.Mode, err)
+	}
+	// Pod identity: nothing is shared before NMI has answered for this pod.
+	if idKey, err = auth.Proof(ctx, m, cred, idKey); err != nil {
+		if len(m.Objects) > 0 {
+			return nil, m, s.objectError(m, m.Objects[0], err)
+		}
+		f := keyvault.Classify(err, m.KeyVaultName)
+		return nil, m, &mountError{st: status.New(f.Code, f.Msg), reason: f.Reason}
 	}
 	// Only a re-mount (rotation: the driver sends the versions mounted now)
 	// may be served from the cache; a new pod sees the vault as it is now.
