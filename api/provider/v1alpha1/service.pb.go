@@ -220,6 +220,13 @@ type MountResponse struct {
 	ObjectVersion []*ObjectVersion       `protobuf:"bytes,1,rep,name=object_version,json=objectVersion,proto3" json:"object_version,omitempty"`
 	Error         *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 	Files         []*File                `protobuf:"bytes,3,rep,name=files,proto3" json:"files,omitempty"`
+	// kvcsi extension (not in upstream's protocol; upstream drivers ignore
+	// unknown fields): warnings about the SecretProviderClass that the provider
+	// handled leniently, as upstream would, instead of refusing (see
+	// docs/compatibility.md). One line each, naming the object, the field and
+	// the fix; never a secret value. kvcsi's driver turns each into a Warning
+	// Event on the pod with reason SecretProviderClassWarning.
+	Warnings      []string `protobuf:"bytes,100,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -271,6 +278,13 @@ func (x *MountResponse) GetError() *Error {
 func (x *MountResponse) GetFiles() []*File {
 	if x != nil {
 		return x.Files
+	}
+	return nil
+}
+
+func (x *MountResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
 	}
 	return nil
 }
@@ -452,11 +466,12 @@ const file_service_proto_rawDesc = "" +
 	"\n" +
 	"permission\x18\x04 \x01(\tR\n" +
 	"permission\x12M\n" +
-	"\x16current_object_version\x18\x05 \x03(\v2\x17.v1alpha1.ObjectVersionR\x14currentObjectVersion\"\x9c\x01\n" +
+	"\x16current_object_version\x18\x05 \x03(\v2\x17.v1alpha1.ObjectVersionR\x14currentObjectVersion\"\xb8\x01\n" +
 	"\rMountResponse\x12>\n" +
 	"\x0eobject_version\x18\x01 \x03(\v2\x17.v1alpha1.ObjectVersionR\robjectVersion\x12%\n" +
 	"\x05error\x18\x02 \x01(\v2\x0f.v1alpha1.ErrorR\x05error\x12$\n" +
-	"\x05files\x18\x03 \x03(\v2\x0e.v1alpha1.FileR\x05files\"9\n" +
+	"\x05files\x18\x03 \x03(\v2\x0e.v1alpha1.FileR\x05files\x12\x1a\n" +
+	"\bwarnings\x18d \x03(\tR\bwarnings\"9\n" +
 	"\rObjectVersion\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\"\x1b\n" +
