@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/kvcsi/kvcsi/internal/pkcs12bound"
 )
 
 // Keys a kubernetes.io/tls Secret may hold. ca.crt is accepted in addition to the two keys the
@@ -146,6 +148,9 @@ func parsePKCS12(content []byte) (bundle, error) {
 	}
 	var lastErr error
 	for _, c := range candidates {
+		if be := (*pkcs12bound.Error)(nil); errors.As(pkcs12bound.Check(c), &be) && be.Iterations > 0 {
+			return bundle{}, fmt.Errorf("is a PKCS#12 that is refused: %w", be)
+		}
 		key, leaf, cas, err := pkcs12.DecodeChain(c, "")
 		if err != nil {
 			lastErr = err

@@ -20,6 +20,8 @@ import (
 	"strings"
 
 	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/kvcsi/kvcsi/internal/pkcs12bound"
 )
 
 // Content types Key Vault stores on a certificate's backing secret.
@@ -94,6 +96,10 @@ func certBackedPEM(s Secret, constructChain bool) ([]byte, error) {
 // "PRIVATE KEY" followed by the certificates, ordered leaf → root when
 // constructChain is set.
 func PFXToPEM(pfx []byte, constructChain bool) ([]byte, error) {
+	// Bound the key derivations the file names before decoding it.
+	if err := pkcs12bound.Check(pfx); err != nil {
+		return nil, fmt.Errorf("the certificate's PKCS#12 is refused: %v", err)
+	}
 	key, leaf, cas, err := pkcs12.DecodeChain(pfx, "")
 	if err != nil {
 		return nil, fmt.Errorf("the certificate's PKCS#12 cannot be decoded with an empty password: %v", err)
