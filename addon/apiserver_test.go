@@ -23,23 +23,62 @@ import (
 
 func TestMain(m *testing.M) { controlplanetest.Main(m) }
 
-// kvcsiAddon runs `kvcsi addon <args>` as the CLI does, with --kubeconfig.
-func kvcsiAddon(t *testing.T, args ...string) (string, error) {
+// kvcsiAddon makes the manager call `kvcsi addon <verb>` makes (the flag
+// parsing is cmd/kvcsi's and tested there): enable installs DefaultConfig
+// with image tag v9.9.9 changed by change, update applies change to the
+// stored settings.
+func kvcsiAddon(t *testing.T, verb string, change func(*Config)) (string, error) {
 	t.Helper()
 	cp := controlplanetest.Get(t)
+	rc, err := RESTConfig(cp.KubeconfigPath(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out bytes.Buffer
-	full := append([]string{args[0], "--kubeconfig", cp.KubeconfigPath()}, args[1:]...)
-	err := Run(context.Background(), full, &out)
+	m, err := NewManager(rc, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	switch verb {
+	case "enable":
+		c := DefaultConfig("v9.9.9")
+		if change != nil {
+			change(&c)
+		}
+		err = m.Enable(ctx, c)
+	case "update":
+		err = m.Update(ctx, change)
+	case "disable":
+		err = m.Disable(ctx, DisableOptions{})
+	case "status":
+		var s *Status
+		if s, err = m.Status(ctx); err == nil {
+			s.Write(&out)
+		}
+	default:
+		t.Fatalf("no add-on command %q", verb)
+	}
 	return out.String(), err
 }
 
-func mustAddon(t *testing.T, args ...string) string {
+func mustAddon(t *testing.T, verb string, change func(*Config)) string {
 	t.Helper()
-	out, err := kvcsiAddon(t, args...)
+	out, err := kvcsiAddon(t, verb, change)
 	if err != nil {
-		t.Fatalf("kvcsi addon %s: %v\n%s", strings.Join(args, " "), err, out)
+		t.Fatalf("kvcsi addon %s: %v\n%s", verb, err, out)
 	}
 	return out
+}
+
+// rotation is `--enable-secret-rotation[=on] [--rotation-poll-interval interval]`.
+func rotation(on bool, interval string) func(*Config) {
+	return func(c *Config) {
+		c.EnableSecretRotation = on
+		if interval != "" {
+			c.RotationPollInterval = interval
+		}
+	}
 }
 
 type clients struct {
@@ -134,15 +173,15 @@ func TestAddonLifecycle(t *testing.T) {
 	c := newClients(t)
 	ctx := context.Background()
 
-	if out := mustAddon(t, "status"); !strings.Contains(out, "disabled") {
+	if out := mustAddon(t, "status", nil); !strings.Contains(out, "disabled") {
 		t.Fatalf("status before enable:\n%s", out)
 	}
-	if _, err := kvcsiAddon(t, "update", "--enable-secret-rotation"); err == nil || !strings.Contains(err.Error(), "not enabled") {
+	if _, err := kvcsiAddon(t, "update", rotation(true, "")); err == nil || !strings.Contains(err.Error(), "not enabled") {
 		t.Fatalf("update before enable: err = %v, want 'not enabled'", err)
 	}
 
 	// enable
-	mustAddon(t, "enable", "--image-tag", "v9.9.9")
+	mustAddon(t, "enable", nil)
 	drv := c.daemonSet(t, DriverName)
 	prov := c.daemonSet(t, ProviderName)
 	if n := len(drv.Spec.Template.Spec.Containers); n != 3 {
@@ -163,13 +202,13 @@ func TestAddonLifecycle(t *testing.T) {
 	gen := drv.Generation
 
 	// enable again: nothing changes
-	mustAddon(t, "enable", "--image-tag", "v9.9.9")
+	mustAddon(t, "enable", nil)
 	if g := c.daemonSet(t, DriverName).Generation; g != gen {
 		t.Errorf("re-running enable changed the driver DaemonSet (generation %d -> %d)", gen, g)
 	}
 
 	// a bad update changes nothing
-	if _, err := kvcsiAddon(t, "update", "--enable-secret-rotation", "--rotation-poll-interval", "5x"); err == nil || !strings.Contains(err.Error(), "--rotation-poll-interval") {
+	if _, err := kvcsiAddon(t, "update", rotation(true, "5x")); err == nil || !strings.Contains(err.Error(), "--rotation-poll-interval") {
 		t.Fatalf("update with a bad interval: err = %v", err)
 	}
 	if g := c.daemonSet(t, DriverName).Generation; g != gen {
@@ -177,7 +216,7 @@ func TestAddonLifecycle(t *testing.T) {
 	}
 
 	// update the interval: the templates change and the DaemonSets roll
-	mustAddon(t, "update", "--enable-secret-rotation", "--rotation-poll-interval", "5m")
+	mustAddon(t, "update", rotation(true, "5m"))
 	drv = c.daemonSet(t, DriverName)
 	if a := driverArgs(drv); !slices.Contains(a, "--enable-secret-rotation=true") || !slices.Contains(a, "--rotation-poll-interval=5m") {
 		t.Errorf("driver args after update: %v", a)
@@ -220,7 +259,7 @@ func TestAddonLifecycle(t *testing.T) {
 	if !c.exists(t, syncRole) {
 		t.Error("the add-on's default has no sync ClusterRole")
 	}
-	mustAddon(t, "update", "--disable-secret-rotation", "--sync-secret=false")
+	mustAddon(t, "update", func(c *Config) { c.EnableSecretRotation, c.SyncSecret = false, false })
 	if c.exists(t, rotationRole) || c.exists(t, syncRole) {
 		t.Error("rotation or sync ClusterRole left after turning both off")
 	}
@@ -230,18 +269,18 @@ func TestAddonLifecycle(t *testing.T) {
 	if a := driverArgs(c.daemonSet(t, DriverName)); !slices.Contains(a, "--enable-secret-rotation=false") || !slices.Contains(a, "--rotation-poll-interval=5m") {
 		t.Errorf("driver args after --disable-secret-rotation: %v (the interval must be kept)", a)
 	}
-	mustAddon(t, "update", "--enable-secret-rotation", "--sync-secret")
+	mustAddon(t, "update", func(c *Config) { c.EnableSecretRotation, c.SyncSecret = true, true })
 	if !c.exists(t, rotationRole) || !c.exists(t, syncRole) {
 		t.Error("rotation or sync ClusterRole not restored")
 	}
 	drv = c.daemonSet(t, DriverName)
 
 	gen = drv.Generation
-	mustAddon(t, "update", "--enable-secret-rotation", "--rotation-poll-interval", "5m")
+	mustAddon(t, "update", rotation(true, "5m"))
 	if g := c.daemonSet(t, DriverName).Generation; g != gen {
 		t.Errorf("repeating the update changed the DaemonSet again")
 	}
-	out := mustAddon(t, "status")
+	out := mustAddon(t, "status", nil)
 	if !strings.Contains(out, "enabled") || !strings.Contains(out, "5m") || !strings.Contains(out, "3 containers") {
 		t.Errorf("status after update:\n%s", out)
 	}
@@ -250,7 +289,7 @@ func TestAddonLifecycle(t *testing.T) {
 	// disable is refused while SecretProviderClasses exist, naming each
 	c.createSPC(t, "team-a", "azure-kvname")
 	c.createSPC(t, "team-b", "db")
-	out, err = kvcsiAddon(t, "disable")
+	out, err = kvcsiAddon(t, "disable", nil)
 	if !errors.Is(err, ErrSecretProviderClassesExist) {
 		t.Fatalf("disable with SecretProviderClasses: err = %v", err)
 	}
@@ -271,7 +310,7 @@ func TestAddonLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mustAddon(t, "disable")
+	mustAddon(t, "disable", nil)
 	gone := map[string]func(context.Context) error{
 		"driver DaemonSet": func(ctx context.Context) error {
 			_, err := c.cs.AppsV1().DaemonSets(Namespace).Get(ctx, DriverName, metav1.GetOptions{})
@@ -312,16 +351,16 @@ func TestAddonLifecycle(t *testing.T) {
 	}
 
 	// disable again: nothing to do, no error
-	if out := mustAddon(t, "disable"); !strings.Contains(out, "nothing to remove") {
+	if out := mustAddon(t, "disable", nil); !strings.Contains(out, "nothing to remove") {
 		t.Errorf("second disable printed %q", out)
 	}
-	if out := mustAddon(t, "status"); !strings.Contains(out, "disabled") {
+	if out := mustAddon(t, "status", nil); !strings.Contains(out, "disabled") {
 		t.Errorf("status after disable:\n%s", out)
 	}
 
 	// enable again (the documented way to turn rotation off): the CRDs come back.
 	waitGone(t, c, "secretproviderclasses.secrets-store.csi.x-k8s.io")
-	mustAddon(t, "enable", "--image-tag", "v9.9.9")
+	mustAddon(t, "enable", nil)
 	if a := driverArgs(c.daemonSet(t, DriverName)); !slices.Contains(a, "--enable-secret-rotation=false") {
 		t.Errorf("re-enabled without rotation but args are %v", a)
 	}
@@ -331,7 +370,7 @@ func TestAddonLifecycle(t *testing.T) {
 	if err := c.dyn.Resource(SecretProviderClasses).Namespace("team-a").Delete(ctx, "after-reenable", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	mustAddon(t, "disable")
+	mustAddon(t, "disable", nil)
 }
 
 func waitGone(t *testing.T, c clients, crd string) {

@@ -35,7 +35,7 @@ func TestEnableWritesNothingWhenTheServerRejectsAnObject(t *testing.T) {
 		_ = c.cs.AppsV1().DaemonSets(Namespace).Delete(context.Background(), ProviderName, metav1.DeleteOptions{})
 	})
 
-	_, err := kvcsiAddon(t, "enable")
+	_, err := kvcsiAddon(t, "enable", nil)
 	if err == nil || !strings.Contains(err.Error(), "nothing was changed") || !strings.Contains(err.Error(), ProviderName) {
 		t.Fatalf("enable over a conflicting DaemonSet: err = %v, want a dry-run failure naming %s", err, ProviderName)
 	}
@@ -79,7 +79,7 @@ func TestEnableWritesNothingWhenTheServerRejectsAnObject(t *testing.T) {
 	if ds.Spec.Template.Spec.Containers[0].Name != "c" {
 		t.Error("the conflicting DaemonSet was changed")
 	}
-	if out := mustAddon(t, "status"); !strings.Contains(out, "disabled") {
+	if out := mustAddon(t, "status", nil); !strings.Contains(out, "disabled") {
 		t.Errorf("status after the failed enable:\n%s", out)
 	}
 }

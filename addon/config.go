@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -142,6 +143,20 @@ func checkCABundle(data []byte) error {
 		return errors.New("no CERTIFICATE block found: give a PEM file of CA certificates")
 	}
 	return nil
+}
+
+// ReadCABundle reads a PEM file of CA certificates for
+// Config.ProviderCABundle and checks it as Validate does; errors name the
+// file, never its content.
+func ReadCABundle(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	if err := checkCABundle(data); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return string(data), nil
 }
 
 // ParseHostAlias parses the flag form IP=host1,host2.

@@ -2,24 +2,19 @@ package addon
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"math/big"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/rest"
 )
 
 // testPEM returns a self-signed CA certificate and its private key, as PEM.
@@ -149,53 +144,9 @@ func TestObjectsUseTheAKSNames(t *testing.T) {
 	}
 }
 
-// noConnect fails the test if the command got as far as connecting.
-func noConnect(t *testing.T) connectFunc {
-	return func(string, string) (*rest.Config, error) {
-		t.Error("connected to a cluster although the flags were bad")
-		return nil, errors.New("no cluster in this test")
-	}
-}
-
-func TestBadFlagsFailBeforeConnecting(t *testing.T) {
-	cert, key := testPEM(t)
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(keyFile, append(cert, key...), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"enable", "--rotation-poll-interval", "5x"}, "--rotation-poll-interval \"5x\" is not a duration"},
-		{[]string{"enable", "--rotation-poll-interval=5x"}, "is not a duration"},
-		{[]string{"update", "--rotation-poll-interval", "-5m"}, "must be positive"},
-		{[]string{"update"}, "nothing to change"},
-		{[]string{"update", "--enable-secret-rotation", "--disable-secret-rotation"}, "contradict"},
-		{[]string{"enable", "--provider-host-alias", "10.0.0.1"}, "use IP=host1,host2"},
-		{[]string{"enable", "--provider-ca-bundle", filepath.Join(dir, "missing.pem")}, "--provider-ca-bundle"},
-		{[]string{"enable", "--provider-ca-bundle", keyFile}, "only CERTIFICATE blocks"},
-		{[]string{"enable", "--no-such-flag"}, "flag provided but not defined"},
-		{[]string{"enable", "extra"}, "unexpected argument"},
-		{[]string{"frobnicate"}, "unknown addon command \"frobnicate\""},
-	} {
-		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			var out bytes.Buffer
-			err := run(context.Background(), tc.args, &out, noConnect(t))
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want %q", err, tc.want)
-			}
-			if bytes.Contains([]byte(err.Error()+out.String()), key[40:80]) {
-				t.Fatal("private key material in the output")
-			}
-		})
-	}
-}
-
 func TestDefaultImageTagIsAValidTag(t *testing.T) {
-	if tag := defaultImageTag(); !tagRE(tag) {
-		t.Fatalf("defaultImageTag() = %q is not a valid tag", tag)
+	if tag := DefaultImageTag(); !tagRE(tag) {
+		t.Fatalf("DefaultImageTag() = %q is not a valid tag", tag)
 	}
 }
 

@@ -6,10 +6,10 @@ import (
 	"github.com/kvcsi/kvcsi/internal/buildinfo"
 )
 
-// defaultImageTag is the version of this kvcsi binary, so that `kvcsi addon
+// DefaultImageTag is the version of this kvcsi binary, so that `kvcsi addon
 // enable` installs the images `make images` built alongside it. A version that
 // is no valid tag ("(devel)", a dirty describe with '+') is made one.
-func defaultImageTag() string {
+func DefaultImageTag() string {
 	v := buildinfo.Version
 	v = strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-' {

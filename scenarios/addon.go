@@ -18,7 +18,7 @@ var addonUpdate = Scenario{
 	Code:    []string{"addon.Manager.Update"},
 	Run: func(ctx context.Context, env *Env) error {
 		k := env.Target.Kube()
-		if err := env.Target.Addon(ctx, "update", "--enable-secret-rotation", "--rotation-poll-interval", "5m"); err != nil {
+		if err := env.Target.Addon(ctx, AddonCommand{Verb: "update", Rotation: true, PollInterval: "5m"}); err != nil {
 			return err
 		}
 		if err := waitAddonPods(ctx, k, "--rotation-poll-interval=5m"); err != nil {
@@ -28,7 +28,7 @@ var addonUpdate = Scenario{
 			return err
 		}
 		short := RotationPollInterval.String()
-		if err := env.Target.Addon(ctx, "update", "--enable-secret-rotation", "--rotation-poll-interval", short); err != nil {
+		if err := env.Target.Addon(ctx, AddonCommand{Verb: "update", Rotation: true, PollInterval: short}); err != nil {
 			return err
 		}
 		return waitAddonPods(ctx, k, "--rotation-poll-interval="+short)
@@ -46,7 +46,7 @@ var addonDisableRefused = Scenario{
 		if err := env.apply(ctx, userMSIClass("keep-me", objects(object("objectName", "ExampleSecret", "objectType", "secret")), "")); err != nil {
 			return err
 		}
-		err := env.Target.Addon(ctx, "disable")
+		err := env.Target.Addon(ctx, AddonCommand{Verb: "disable"})
 		if err == nil {
 			return errorf("addon disable succeeded while SecretProviderClass %s/keep-me exists", env.Namespace)
 		}
@@ -79,7 +79,7 @@ var addonDisable = Scenario{
 		if err := k.Dynamic.Resource(spcGVR).Namespace(env.Namespace).Delete(ctx, "azure-kvname-user-msi", metav1.DeleteOptions{}); err != nil {
 			return err
 		}
-		if err := env.Target.Addon(ctx, "disable"); err != nil {
+		if err := env.Target.Addon(ctx, AddonCommand{Verb: "disable"}); err != nil {
 			return err
 		}
 		if err := k.Eventually(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
@@ -108,7 +108,7 @@ var addonDisable = Scenario{
 		if err := k.Delete(ctx, env.Namespace, busyboxPod("new-pod", "azure-kvname-user-msi")); err != nil {
 			return err
 		}
-		if err := env.Target.Addon(ctx, "enable", "--enable-secret-rotation", "--rotation-poll-interval", RotationPollInterval.String()); err != nil {
+		if err := env.Target.Addon(ctx, AddonCommand{Verb: "enable", Rotation: true, PollInterval: RotationPollInterval.String()}); err != nil {
 			return err
 		}
 		return waitAddonPods(ctx, k, "")

@@ -19,7 +19,7 @@ var addonEnable = Scenario{
 	Summary: "enable the add-on; driver pods 3/3 and provider pods 1/1 Running on every node",
 	Code:    []string{"addon.Manager.Enable", "charts.Render"},
 	Run: func(ctx context.Context, env *Env) error {
-		if err := env.Target.Addon(ctx, "enable", "--enable-secret-rotation", "--rotation-poll-interval", RotationPollInterval.String()); err != nil {
+		if err := env.Target.Addon(ctx, AddonCommand{Verb: "enable", Rotation: true, PollInterval: RotationPollInterval.String()}); err != nil {
 			return err
 		}
 		return waitAddonPods(ctx, env.Target.Kube(), "")

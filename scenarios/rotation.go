@@ -121,7 +121,7 @@ var rotationCustomInterval = Scenario{
 	Summary: "at --rotation-poll-interval 5m a change waits; back at the short interval it rotates",
 	Code:    []string{"addon.Manager.Update", "driver/rotation.Rotator.ReconcileAll"},
 	Run: func(ctx context.Context, env *Env) error {
-		if err := env.Target.Addon(ctx, "update", "--enable-secret-rotation", "--rotation-poll-interval", "5m"); err != nil {
+		if err := env.Target.Addon(ctx, AddonCommand{Verb: "update", Rotation: true, PollInterval: "5m"}); err != nil {
 			return err
 		}
 		k := env.Target.Kube()
@@ -141,7 +141,7 @@ var rotationCustomInterval = Scenario{
 			return errorf("rotated before the 5m interval passed: %v", err)
 		}
 		short := RotationPollInterval.String()
-		if err := env.Target.Addon(ctx, "update", "--enable-secret-rotation", "--rotation-poll-interval", short); err != nil {
+		if err := env.Target.Addon(ctx, AddonCommand{Verb: "update", Rotation: true, PollInterval: short}); err != nil {
 			return err
 		}
 		if err := waitAddonPods(ctx, k, "--rotation-poll-interval="+short); err != nil {
@@ -160,10 +160,10 @@ var rotationDisabled = Scenario{
 	Code:    []string{"addon.Manager.Disable", "addon.Manager.Enable"},
 	Run: func(ctx context.Context, env *Env) error {
 		k := env.Target.Kube()
-		if err := env.Target.Addon(ctx, "disable"); err != nil {
+		if err := env.Target.Addon(ctx, AddonCommand{Verb: "disable"}); err != nil {
 			return err
 		}
-		if err := env.Target.Addon(ctx, "enable"); err != nil {
+		if err := env.Target.Addon(ctx, AddonCommand{Verb: "enable"}); err != nil {
 			return err
 		}
 		if err := waitAddonPods(ctx, k, "--enable-secret-rotation=false"); err != nil {
@@ -185,10 +185,10 @@ var rotationDisabled = Scenario{
 		if err := k.Delete(ctx, env.Namespace, azureSyncYAML+"---"+rotationPodYAML); err != nil {
 			return err
 		}
-		if err := env.Target.Addon(ctx, "disable"); err != nil {
+		if err := env.Target.Addon(ctx, AddonCommand{Verb: "disable"}); err != nil {
 			return err
 		}
-		if err := env.Target.Addon(ctx, "enable", "--enable-secret-rotation", "--rotation-poll-interval", RotationPollInterval.String()); err != nil {
+		if err := env.Target.Addon(ctx, AddonCommand{Verb: "enable", Rotation: true, PollInterval: RotationPollInterval.String()}); err != nil {
 			return err
 		}
 		return waitAddonPods(ctx, k, "")

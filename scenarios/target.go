@@ -2,7 +2,33 @@ package scenarios
 
 import (
 	"context"
+	"strings"
 )
+
+// AddonCommand is one `kvcsi addon` command as the documentation gives it.
+type AddonCommand struct {
+	// Verb is "enable", "update" or "disable".
+	Verb string
+	// Rotation is --enable-secret-rotation: on for enable and update; false
+	// gives no flag (enable: rotation off; update: unchanged).
+	Rotation bool
+	// PollInterval is --rotation-poll-interval as given (e.g. "5m"); empty
+	// gives no flag.
+	PollInterval string
+}
+
+// String is the command line, e.g. "enable --enable-secret-rotation
+// --rotation-poll-interval 5m".
+func (c AddonCommand) String() string {
+	s := []string{c.Verb}
+	if c.Rotation {
+		s = append(s, "--enable-secret-rotation")
+	}
+	if c.PollInterval != "" {
+		s = append(s, "--rotation-poll-interval", c.PollInterval)
+	}
+	return strings.Join(s, " ")
+}
 
 // Target is where scenarios run: a cluster with kvcsi installable on it and a
 // vault the cluster's identities can reach. local, kind and aks implement it.
@@ -16,9 +42,10 @@ type Target interface {
 	// Identities maps the documentation's placeholders (without brackets) to this
 	// target's values, e.g. "client-id" for the user-assigned identity's client ID.
 	Identities() map[string]string
-	// Addon runs `kvcsi addon <args...>` against the cluster with the options this
-	// target needs (images, CA bundle, host aliases).
-	Addon(ctx context.Context, args ...string) error
+	// Addon makes the add-on change `kvcsi addon <cmd>` makes, against the
+	// cluster, with the settings this target needs (images, CA bundle, host
+	// aliases) for enable and update.
+	Addon(ctx context.Context, cmd AddonCommand) error
 	// Close releases what the target started.
 	Close() error
 }

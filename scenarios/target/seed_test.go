@@ -11,6 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
+	"github.com/kvcsi/kvcsi/addon"
 	"github.com/kvcsi/kvcsi/kvemulator"
 	"github.com/kvcsi/kvcsi/scenarios"
 	"github.com/kvcsi/kvcsi/scenarios/target"
@@ -110,20 +111,23 @@ func TestSeedGrantsWhatTheCatalogueNeeds(t *testing.T) {
 	}
 }
 
-func TestAddonArgs(t *testing.T) {
-	flags := []string{"--image-tag", "t", "--provider-ca-bundle", "/ca.crt"}
-	for _, tc := range []struct {
-		in   []string
-		want string
-	}{
-		{[]string{"enable", "--enable-secret-rotation"}, "enable --kubeconfig /k --image-tag t --provider-ca-bundle /ca.crt --enable-secret-rotation"},
-		{[]string{"update", "--rotation-poll-interval", "5m"}, "update --kubeconfig /k --image-tag t --provider-ca-bundle /ca.crt --rotation-poll-interval 5m"},
-		{[]string{"disable"}, "disable --kubeconfig /k"},
-		{[]string{"status"}, "status --kubeconfig /k"},
-	} {
-		if got := strings.Join(target.AddonArgs(tc.in, "/k", "", flags), " "); got != tc.want {
-			t.Errorf("AddonArgs(%v) = %s, want %s", tc.in, got, tc.want)
-		}
+func TestAddonSettings(t *testing.T) {
+	b := &target.Base{AddonConfig: target.EmulatorAddonConfig("t", "CA", "10.0.0.1")}
+	enable := scenarios.AddonCommand{Verb: "enable", Rotation: true, PollInterval: "10s"}
+	if got := enable.String(); got != "enable --enable-secret-rotation --rotation-poll-interval 10s" {
+		t.Errorf("String() = %q", got)
+	}
+	c := addon.DefaultConfig("default")
+	b.AddonSettings(enable)(&c)
+	if !c.EnableSecretRotation || c.RotationPollInterval != "10s" || c.ImageTag != "t" || c.ProviderCABundle != "CA" ||
+		len(c.ProviderHostAliases) != 1 || c.ProviderHostAliases[0].IP != "10.0.0.1" {
+		t.Errorf("enable settings = %+v", c)
+	}
+	// update without flags keeps rotation as it is.
+	c.EnableSecretRotation = true
+	b.AddonSettings(scenarios.AddonCommand{Verb: "update"})(&c)
+	if !c.EnableSecretRotation || c.RotationPollInterval != "10s" {
+		t.Errorf("update without flags changed rotation: %+v", c)
 	}
 }
 

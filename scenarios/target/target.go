@@ -10,10 +10,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 
 	"github.com/kvcsi/kvcsi/addon"
-	"github.com/kvcsi/kvcsi/internal/buildinfo"
 	"github.com/kvcsi/kvcsi/scenarios"
 )
 
@@ -21,13 +19,12 @@ import (
 type Base struct {
 	TargetName string
 	KubeClient *scenarios.Kube
-	// Kubeconfig and Context are what `kvcsi addon` connects with.
-	Kubeconfig, Context string
-	VaultImpl           scenarios.Vault
-	IDs                 map[string]string
-	// AddonFlags are appended to `kvcsi addon enable|update`: the image tag,
-	// the emulator's CA bundle and host aliases.
-	AddonFlags []string
+	VaultImpl  scenarios.Vault
+	IDs        map[string]string
+	// AddonConfig sets what this target needs for `kvcsi addon enable|update`
+	// (the image tag, the emulator's CA bundle and host aliases), as the
+	// target's flags would; nil: nothing.
+	AddonConfig func(*addon.Config)
 	// Out receives the add-on manager's output; discarded when nil.
 	Out io.Writer
 	// Closers run in reverse order on Close.
@@ -41,38 +38,48 @@ func (b *Base) Kube() *scenarios.Kube         { return b.KubeClient }
 func (b *Base) Vault() scenarios.Vault        { return b.VaultImpl }
 func (b *Base) Identities() map[string]string { return b.IDs }
 
-// Addon runs `kvcsi addon <args>` in-process, exactly as the CLI does, with
-// the target's connection and, for enable and update, its add-on flags.
-func (b *Base) Addon(ctx context.Context, args ...string) error {
-	full := AddonArgs(args, b.Kubeconfig, b.Context, b.AddonFlags)
+// Addon makes the add-on manager calls `kvcsi addon <cmd>` makes, with the
+// target's settings for enable and update.
+func (b *Base) Addon(ctx context.Context, cmd scenarios.AddonCommand) error {
 	out := b.Out
 	if out == nil {
 		out = io.Discard
 	}
-	if err := addon.Run(ctx, full, out); err != nil {
-		return fmt.Errorf("kvcsi addon %s: %w", args[0], err)
+	m, err := addon.NewManager(b.KubeClient.Config, out)
+	if err == nil {
+		switch cmd.Verb {
+		case "enable":
+			c := addon.DefaultConfig(addon.DefaultImageTag())
+			b.AddonSettings(cmd)(&c)
+			err = m.Enable(ctx, c)
+		case "update":
+			err = m.Update(ctx, b.AddonSettings(cmd))
+		case "disable":
+			err = m.Disable(ctx, addon.DisableOptions{})
+		default:
+			err = fmt.Errorf("unknown add-on command %q: use enable, update or disable", cmd.Verb)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("kvcsi addon %s: %w", cmd, err)
 	}
 	return nil
 }
 
-// AddonArgs is the command line Addon runs: the sub-command, the target's
-// connection, its add-on flags (enable and update only), then the caller's
-// flags, which win when repeated.
-func AddonArgs(args []string, kubeconfig, kubeContext string, addonFlags []string) []string {
-	if len(args) == 0 {
-		return nil
+// AddonSettings is how enable and update change the add-on's settings: the
+// target's, then the command's flags.
+func (b *Base) AddonSettings(cmd scenarios.AddonCommand) func(*addon.Config) {
+	return func(c *addon.Config) {
+		if b.AddonConfig != nil {
+			b.AddonConfig(c)
+		}
+		if cmd.Rotation {
+			c.EnableSecretRotation = true
+		}
+		if cmd.PollInterval != "" {
+			c.RotationPollInterval = cmd.PollInterval
+		}
 	}
-	full := []string{args[0]}
-	if kubeconfig != "" {
-		full = append(full, "--kubeconfig", kubeconfig)
-	}
-	if kubeContext != "" {
-		full = append(full, "--context", kubeContext)
-	}
-	if args[0] == "enable" || args[0] == "update" {
-		full = append(full, addonFlags...)
-	}
-	return append(full, args[1:]...)
 }
 
 // Close runs the closers, last first, and joins their errors.
@@ -85,19 +92,17 @@ func (b *Base) Close() error {
 	return errors.Join(errs...)
 }
 
-// DefaultImageTag is this binary's version as an image tag, computed as
-// `kvcsi addon` computes its default, so the images built for a run and the
-// ones the add-on installs agree.
-func DefaultImageTag() string {
-	v := strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-' {
-			return r
-		}
-		return '-'
-	}, buildinfo.Version)
-	v = strings.TrimLeft(v, ".-")
-	if v == "" {
-		return "dev"
+// DefaultImageTag is the image tag `kvcsi addon` installs by default, so the
+// images built for a run and the ones the add-on installs agree.
+func DefaultImageTag() string { return addon.DefaultImageTag() }
+
+// EmulatorAddonConfig is what the add-on needs to reach an emulator answering
+// as the public cloud: the images built for this run, the emulator's CA
+// (caPEM), and the vault and login names resolving to ip in the provider pods.
+func EmulatorAddonConfig(tag, caPEM, ip string) func(*addon.Config) {
+	return func(c *addon.Config) {
+		c.ImageTag = tag
+		c.ProviderCABundle = caPEM
+		c.ProviderHostAliases = []addon.HostAlias{{IP: ip, Hostnames: []string{VaultName + ".vault.azure.net", "login.microsoftonline.com"}}}
 	}
-	return v
 }

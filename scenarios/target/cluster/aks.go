@@ -9,6 +9,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
+	"github.com/kvcsi/kvcsi/addon"
 	"github.com/kvcsi/kvcsi/scenarios"
 	"github.com/kvcsi/kvcsi/scenarios/target"
 	"github.com/kvcsi/kvcsi/scenarios/target/azvault"
@@ -67,9 +68,12 @@ func StartAKS(ctx context.Context, o Options) (*target.Base, error) {
 	if tag == "" {
 		tag = target.DefaultImageTag()
 	}
-	b.AddonFlags = []string{"--image-tag", tag}
-	if reg := os.Getenv("KVCSI_AKS_IMAGE_REGISTRY"); reg != "" {
-		b.AddonFlags = append(b.AddonFlags, "--image-registry", reg)
+	reg := os.Getenv("KVCSI_AKS_IMAGE_REGISTRY")
+	b.AddonConfig = func(c *addon.Config) {
+		c.ImageTag = tag
+		if reg != "" {
+			c.ImageRegistry = reg
+		}
 	}
 	return b, nil
 }

@@ -16,7 +16,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -144,23 +143,7 @@ func StartKind(ctx context.Context, o Options) (_ *target.Base, err error) {
 	}
 	b.VaultImpl = v
 	b.IDs = ids.Placeholders()
-	caFile, err := os.CreateTemp("", "kvcsi-emulator-ca-*.crt")
-	if err != nil {
-		return nil, err
-	}
-	b.Closers = append(b.Closers, func() error { return os.Remove(caFile.Name()) })
-	if _, err := caFile.Write(caPEM); err != nil {
-		caFile.Close()
-		return nil, err
-	}
-	if err := caFile.Close(); err != nil {
-		return nil, err
-	}
-	b.AddonFlags = []string{
-		"--image-tag", tag,
-		"--provider-ca-bundle", caFile.Name(),
-		"--provider-host-alias", pod.Status.PodIP + "=" + target.VaultName + ".vault.azure.net,login.microsoftonline.com",
-	}
+	b.AddonConfig = target.EmulatorAddonConfig(tag, string(caPEM), pod.Status.PodIP)
 	o.logf("[kind] emulator pod %s at %s; harness port-forward %s", pod.Name, pod.Status.PodIP, pf.Addr)
 	return b, nil
 }

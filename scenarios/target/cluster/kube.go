@@ -53,5 +53,5 @@ func connect(name string, o Options) (*target.Base, *rest.Config, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	return &target.Base{TargetName: name, KubeClient: k, Kubeconfig: o.Kubeconfig, Context: o.Context, Out: out}, cfg, nil
+	return &target.Base{TargetName: name, KubeClient: k, Out: out}, cfg, nil
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
+	"github.com/kvcsi/kvcsi/addon"
 	"github.com/kvcsi/kvcsi/images"
 	"github.com/kvcsi/kvcsi/kvemulator"
 	"github.com/kvcsi/kvcsi/localcluster"
@@ -160,18 +161,17 @@ func Start(ctx context.Context, o Options) (_ *Target, err error) {
 		return nil, err
 	}
 	t.KubeClient = k
-	t.Kubeconfig = c.KubeconfigPath()
 	t.IDs = ids.Placeholders()
 	v, err := emulatorVault(srv, ids)
 	if err != nil {
 		return nil, err
 	}
 	t.VaultImpl = v
-	t.AddonFlags = []string{
-		"--image-tag", tag,
-		"--provider-ca-bundle", srv.CAFile(),
-		"--provider-host-alias", c.NodeIP() + "=" + target.VaultName + ".vault.azure.net,login.microsoftonline.com",
+	caPEM, err := addon.ReadCABundle(srv.CAFile())
+	if err != nil {
+		return nil, err
 	}
+	t.AddonConfig = target.EmulatorAddonConfig(tag, caPEM, c.NodeIP())
 	return t, nil
 }
 

@@ -103,19 +103,36 @@ func runExpectingFailure(t *testing.T, tg *Target, name, want string) {
 	t.Logf("%s failed as it must: %v", name, r.Err)
 }
 
-// mustAddon runs a `kvcsi addon` command on the target or stops the test.
-func mustAddon(t *testing.T, tg *Target, args ...string) {
+// mustAddon makes a `kvcsi addon` command's change on the target or stops
+// the test.
+func mustAddon(t *testing.T, tg *Target, cmd scenarios.AddonCommand) {
 	t.Helper()
-	if err := tg.Addon(context.Background(), args...); err != nil {
+	if err := tg.Addon(context.Background(), cmd); err != nil {
 		t.Fatal(err)
 	}
 }
+
+// mustUpdate changes the add-on's settings as `kvcsi addon update <flags>`
+// does, or stops the test.
+func mustUpdate(t *testing.T, tg *Target, change func(*addon.Config)) {
+	t.Helper()
+	m, err := addon.NewManager(tg.Kube().Config, logWriter{t})
+	if err == nil {
+		err = m.Update(context.Background(), change)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rotationOn is the add-on as the catalogue's first scenario enables it.
+var rotationOn = scenarios.AddonCommand{Verb: "update", Rotation: true, PollInterval: scenarios.RotationPollInterval.String()}
 
 // ensureAddon enables the add-on as the catalogue's first scenario does, for
 // when this test runs alone.
 func ensureAddon(t *testing.T, tg *Target) {
 	t.Helper()
-	mustAddon(t, tg, "enable", "--enable-secret-rotation", "--rotation-poll-interval", scenarios.RotationPollInterval.String())
+	mustAddon(t, tg, scenarios.AddonCommand{Verb: "enable", Rotation: true, PollInterval: scenarios.RotationPollInterval.String()})
 	if err := scenarios.WaitAddonPods(context.Background(), tg.Kube(), "--enable-secret-rotation=true"); err != nil {
 		t.Fatal(err)
 	}
@@ -132,15 +149,15 @@ func TestBrokenBehaviourFails(t *testing.T) {
 	t.Run("sync turned off", func(t *testing.T) {
 		// --sync-secret=false removes the driver's RBAC for Secrets: the
 		// mounted content can no longer be mirrored into foosecret.
-		mustAddon(t, tg, "update", "--sync-secret=false")
-		defer mustAddon(t, tg, "update", "--sync-secret=true")
+		mustUpdate(t, tg, func(c *addon.Config) { c.SyncSecret = false }) // --sync-secret=false
+		defer mustUpdate(t, tg, func(c *addon.Config) { c.SyncSecret = true })
 		runExpectingFailure(t, tg, "sync/opaque-secret", "foosecret")
 	})
 
 	t.Run("rotation turned off", func(t *testing.T) {
-		mustAddon(t, tg, "update", "--disable-secret-rotation")
+		mustUpdate(t, tg, func(c *addon.Config) { c.EnableSecretRotation = false }) // --disable-secret-rotation
 		defer func() {
-			mustAddon(t, tg, "update", "--enable-secret-rotation", "--rotation-poll-interval", scenarios.RotationPollInterval.String())
+			mustAddon(t, tg, rotationOn)
 			if err := scenarios.WaitAddonPods(ctx, k, "--enable-secret-rotation=true"); err != nil {
 				t.Fatal(err)
 			}
@@ -154,9 +171,9 @@ func TestBrokenBehaviourFails(t *testing.T) {
 	t.Run("provider returns stale content", func(t *testing.T) {
 		// A provider cache far longer than the test serves the old version
 		// on every rotation poll.
-		mustAddon(t, tg, "update", "--provider-extra-arg=--cache-ttl=1h")
+		mustUpdate(t, tg, func(c *addon.Config) { c.ProviderExtraArgs = []string{"--cache-ttl=1h"} })
 		defer func() {
-			mustAddon(t, tg, "update", "--provider-extra-arg=--cache-ttl=10s")
+			mustUpdate(t, tg, func(c *addon.Config) { c.ProviderExtraArgs = []string{"--cache-ttl=10s"} })
 			if err := scenarios.WaitDaemonSetRolled(ctx, k, addon.Namespace, addon.ProviderName); err != nil {
 				t.Fatal(err)
 			}

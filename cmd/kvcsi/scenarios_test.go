@@ -1,4 +1,4 @@
-package cli
+package main
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 
 func TestListPrintsEveryScenario(t *testing.T) {
 	var out bytes.Buffer
-	if err := Run(context.Background(), []string{"list"}, &out); err != nil {
+	if err := runScenarios(context.Background(), []string{"list"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range scenarios.Catalogue() {
@@ -21,7 +21,7 @@ func TestListPrintsEveryScenario(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if err := Run(context.Background(), []string{"list", "--markdown"}, &out); err != nil {
+	if err := runScenarios(context.Background(), []string{"list", "--markdown"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(out.String(), "| # | Scenario |") {
@@ -41,7 +41,7 @@ func TestRunRejectsBadFlagsBeforeStartingAnything(t *testing.T) {
 		{[]string{"run", "extra"}, "unexpected argument \"extra\""},
 		{[]string{"walk"}, "unknown scenarios command \"walk\""},
 	} {
-		err := Run(context.Background(), tc.args, &bytes.Buffer{})
+		err := runScenarios(context.Background(), tc.args, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err %v, want it to contain %q", tc.args, err, tc.want)
 		}
@@ -54,7 +54,7 @@ func TestAKSWithoutEnvironmentIsSkippedSayingWhatToSet(t *testing.T) {
 		os.Unsetenv(v)
 	}
 	var out bytes.Buffer
-	if err := Run(context.Background(), []string{"run", "--target", "aks", "--report", ""}, &out); err != nil {
+	if err := runScenarios(context.Background(), []string{"run", "--target", "aks", "--report", ""}, &out); err != nil {
 		t.Fatalf("aks without environment: %v", err)
 	}
 	if !strings.Contains(out.String(), "skipped: set KVCSI_AKS_KEYVAULT_NAME, AZURE_TENANT_ID") || !strings.Contains(out.String(), "to run on aks") {
@@ -62,9 +62,9 @@ func TestAKSWithoutEnvironmentIsSkippedSayingWhatToSet(t *testing.T) {
 	}
 }
 
-func TestHelp(t *testing.T) {
+func TestScenariosHelp(t *testing.T) {
 	var out bytes.Buffer
-	if err := Run(context.Background(), []string{"run", "-h"}, &out); err != nil {
+	if err := runScenarios(context.Background(), []string{"run", "-h"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "-target") || !strings.Contains(out.String(), "-report") {
