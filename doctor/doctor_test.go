@@ -218,7 +218,7 @@ func TestClassifyKinds(t *testing.T) {
 		`code = Unauthenticated desc = Entra ID refused to issue a token (HTTP 400): invalid_client: AADSTS700213: No matching federated identity`: "token exchange failed (AADSTS700213)",
 		`code = InvalidArgument desc = objects[0]: invalid objectType "blob": use secret, key or cert`:                                             "invalid parameter objectType",
 		`failed to get secretproviderclass app/nope, error: secretproviderclasses "nope" not found`:                                                "class not found",
-		`code = FailedPrecondition desc = provider not found: no socket for provider "azure" at [/provider/azure.sock]`:                           "provider unreachable",
+		`code = FailedPrecondition desc = provider not found: no socket for provider "azure" at [/provider/azure.sock]`:                            "provider unreachable",
 	} {
 		if got := Classify(msg, nil).Kind; got != kind {
 			t.Errorf("Classify(%q) = %q, want %q", msg, got, kind)
