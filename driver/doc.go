@@ -1,21 +1,37 @@
-// Package driver holds the contracts between the packages of the Secrets
-// Store CSI driver, so that they depend on these small types rather than on
-// each other:
+// Package driver holds the types every package of the Secrets Store CSI
+// driver shares: the driver and volume-context names, object versions, the
+// MountInfo a publish hands to its hooks, and BuildAttributes. It imports no
+// other driver package.
 //
-//   - driver/csiplugin: the CSI Identity and Node services (NodePublishVolume
-//     and NodeUnpublishVolume as small steps).
-//   - driver/mount: Refresher, the one "provider Mount + validate paths +
-//     atomic write" step. NodePublishVolume calls it after mounting the
-//     tmpfs; rotation (driver/rotation) calls it again for an existing target
-//     with the current object versions. On any error it leaves the old
+// The packages, and what each depends on (each arrow is an import):
+//
+//   - driver/daemon: the process. New(Config) builds every part below and
+//     Run serves them; cmd/secrets-store-csi-driver only turns flags into a
+//     daemon.Config. It is the only package that knows all the others.
+//   - driver/csiplugin → content, tmpfs, providerclient, metrics: the CSI
+//     Identity and Node services (NodePublishVolume and NodeUnpublishVolume
+//     as small steps) and the per-target lock.
+//   - driver/content → atomicwriter, providerclient: Refresher, the one
+//     "provider Mount + validate paths + atomic write" step that fills a
+//     volume. NodePublishVolume calls it after mounting the tmpfs; rotation
+//     calls it again (through csiplugin.Server.Refresh, under the target
+//     lock) with the current object versions. On any error it leaves the old
 //     content in place.
+//   - driver/tmpfs: the OS-specific mount of the target directory.
 //   - driver/atomicwriter: the Kubernetes atomic-writer layout (..data
 //     symlink swapped over a timestamped directory, user-visible symlinks).
 //   - driver/providerclient: gRPC over unix sockets to providers.
-//   - driver/tmpfs: the OS-specific mount of the target directory.
-//   - driver/metrics: every driver metric, registered once.
-//   - driver/podstatus, driver/secretsync, driver/rotation (second driver
-//     engineer): PublishHook implementations and the rotation loop.
+//   - driver/podstatus → spcclient: the SecretProviderClassPodStatus hook.
+//   - driver/secretsync → metrics: the synced-Secret hook and its retries.
+//   - driver/informers: the narrowed informers (this node's pods and pod
+//     statuses, the used=true and managed=true Secrets) that rotation and
+//     secret sync read.
+//   - driver/rotation → content, podstatus, secretsync, informers, spcclient,
+//     tmpfs, metrics: the poll loop. It takes the concrete clients it
+//     drives (Config has *spcclient.Client, *podstatus.Client,
+//     *secretsync.Syncer) and only the refresh step as an interface, so
+//     tests can put the target lock around it.
+//   - driver/metrics, driver/events: every metric and the event recorders.
 //
 // # Publish hooks
 //
@@ -28,7 +44,7 @@
 //
 // # Refresh (for rotation)
 //
-//	res, err := refresher.Refresh(ctx, mount.Request{
+//	res, err := refresher.Refresh(ctx, content.Request{
 //		Provider:              "azure",
 //		Attributes:            driver.BuildAttributes(spc.Spec.Parameters, podInfo),
 //		Secrets:               nodePublishSecretRefData,
@@ -38,6 +54,6 @@
 //	// res.Objects (sorted by ID), res.Files, res.Changed (false = nothing
 //	// was written because the provider returned the same content).
 //
-// Errors are gRPC status errors; mount.ErrorType(err) gives the bounded
+// Errors are gRPC status errors; content.ErrorType(err) gives the bounded
 // error_type metric label (the provider's error code or the gRPC code name).
 package driver

@@ -74,12 +74,6 @@ type PublishHook interface {
 	Published(ctx context.Context, m MountInfo) error
 }
 
-// PublishHookFunc adapts a function to PublishHook.
-type PublishHookFunc func(ctx context.Context, m MountInfo) error
-
-// Published calls f.
-func (f PublishHookFunc) Published(ctx context.Context, m MountInfo) error { return f(ctx, m) }
-
 // Hooks runs several hooks in order and stops at the first error.
 type Hooks []PublishHook
 

@@ -1,4 +1,4 @@
-# Secrets Store CSI driver (issue 4): node plugin, CRDs, csi-sanity.
+# Secrets Store CSI driver: node plugin, CRDs, csi-sanity.
 DRIVER_PKGS := ./api/secretsstore/... ./driver/... ./cmd/secrets-store-csi-driver/... ./sanity/...
 
 .PHONY: driver test-driver sanity bench-driver build-driver-windows

@@ -9,12 +9,12 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/go-logr/logr"
 	"github.com/kubernetes-csi/csi-test/v5/pkg/sanity"
-	"github.com/kvcsi/kvcsi/api/secretsstore/spcclient"
+	"github.com/kvcsi/kvcsi/api/secretsstore/spcclient/spcclienttest"
 	secretsstorev1 "github.com/kvcsi/kvcsi/api/secretsstore/v1"
 	"github.com/kvcsi/kvcsi/driver"
+	"github.com/kvcsi/kvcsi/driver/content"
 	"github.com/kvcsi/kvcsi/driver/csiplugin"
 	"github.com/kvcsi/kvcsi/driver/metrics"
-	"github.com/kvcsi/kvcsi/driver/mount"
 	"github.com/kvcsi/kvcsi/driver/providerclient"
 	"github.com/kvcsi/kvcsi/driver/providertest"
 	"github.com/onsi/ginkgo/v2"
@@ -53,7 +53,7 @@ func startDriver(t *testing.T) (socket, root string) {
 		t.Fatal(err)
 	}
 	providertest.Start(t, provDir, "fake", providertest.Files("1", map[string]string{"username": "admin"}))
-	spcs, _, err := spcclient.NewFake(&secretsstorev1.SecretProviderClass{
+	spcs, _, err := spcclienttest.NewFake(&secretsstorev1.SecretProviderClass{
 		ObjectMeta: metav1.ObjectMeta{Name: "sanity-spc", Namespace: "default"},
 		Spec:       secretsstorev1.SecretProviderClassSpec{Provider: "fake"},
 	})
@@ -67,7 +67,7 @@ func startDriver(t *testing.T) (socket, root string) {
 	t.Cleanup(func() { _ = pool.Close() })
 	srv, err := csiplugin.New(csiplugin.Config{
 		DriverName: driver.Name, Version: "sanity", NodeID: "sanity-node",
-		SPCs: csiplugin.SPCsFromClient(spcs), Refresher: &mount.Refresher{Providers: pool},
+		SPCs: csiplugin.SPCsFromClient(spcs), Refresher: &content.Refresher{Providers: pool},
 		Metrics: metrics.New(), Log: logr.Discard(),
 	})
 	if err != nil {

@@ -1,7 +1,8 @@
 // Command secrets-store-csi-driver is the Secrets Store CSI driver's node
 // plugin: it serves CSI to kubelet, calls providers, writes the volumes,
 // records pod statuses, syncs Kubernetes Secrets and rotates content. It
-// only binds flags, builds the parts and waits for a signal.
+// only binds flags into a daemon.Config and runs driver/daemon until a
+// signal.
 package main
 
 import (
@@ -9,29 +10,19 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
-	"github.com/kvcsi/kvcsi/api/secretsstore/spcclient"
 	"github.com/kvcsi/kvcsi/driver"
 	"github.com/kvcsi/kvcsi/driver/csiplugin"
-	"github.com/kvcsi/kvcsi/driver/events"
-	"github.com/kvcsi/kvcsi/driver/metrics"
-	"github.com/kvcsi/kvcsi/driver/mount"
-	"github.com/kvcsi/kvcsi/driver/podstatus"
+	"github.com/kvcsi/kvcsi/driver/daemon"
 	"github.com/kvcsi/kvcsi/driver/providerclient"
-	"github.com/kvcsi/kvcsi/driver/rotation"
-	"github.com/kvcsi/kvcsi/driver/secretsync"
 	"github.com/kvcsi/kvcsi/internal/buildinfo"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -133,23 +124,26 @@ func realMain(args []string) error {
 		return err
 	}
 	log := newLogger(o, fs)
-	if o.logFormatJSON {
-		// Only a logger that is not klog's own may back klog: klog.Background() calls back
-		// into klog, and klog.SetLogger with it recurses until the stack overflows on the
-		// first klog line (rotation's start message).
-		klog.SetLogger(log)
-	}
 	defer klog.Flush()
 
+	restCfg, err := kubeConfig(o.kubeconfig)
+	if err != nil {
+		return err
+	}
+	d, err := daemon.New(o.config(restCfg, log))
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return run(ctx, o, log)
+	return d.Run(ctx)
 }
 
 // newLogger returns klog's text logger, or a JSON logger that honours -v
-// and becomes klog's backend, so klog calls in libraries log JSON too.
-// (klog.Background must never be given to klog.SetLogger: it would call
-// itself.)
+// and becomes klog's backend (klog.SetLogger, the one call), so klog calls in
+// libraries log JSON too. Only a logger that is not klog's own may back klog:
+// klog.Background() calls back into klog, and klog.SetLogger with it would
+// recurse until the stack overflows on the first klog line.
 func newLogger(o *options, fs *flag.FlagSet) logr.Logger {
 	if !o.logFormatJSON {
 		return klog.Background()
@@ -178,160 +172,20 @@ func kubeConfig(kubeconfig string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-func run(ctx context.Context, o *options, log logr.Logger) error {
-	restCfg, err := kubeConfig(o.kubeconfig)
-	if err != nil {
-		return err
+// config turns the flags into the driver's Config.
+func (o *options) config(restCfg *rest.Config, log logr.Logger) daemon.Config {
+	return daemon.Config{
+		Endpoint:                    o.endpoint,
+		DriverName:                  o.driverName,
+		NodeID:                      o.nodeID,
+		ProviderDirs:                o.providerDirs(),
+		MetricsAddr:                 o.metricsAddr,
+		Rotation:                    o.enableSecretRotation,
+		RotationPollInterval:        o.rotationPollInterval,
+		MaxCallRecvMsgSize:          o.maxCallRecvMsgSize,
+		ProviderHealthCheck:         o.providerHealthCheck,
+		ProviderHealthCheckInterval: o.providerHealthCheckInterval,
+		REST:                        restCfg,
+		Log:                         log,
 	}
-	restCfg.UserAgent = "secrets-store-csi-driver/" + buildinfo.Version
-	// client-go's default (5 QPS, burst 10) throttles a node where many pods
-	// start at once: every publish writes a pod status. Use kubelet's
-	// defaults instead.
-	restCfg.QPS, restCfg.Burst = 50, 100
-	kube, err := kubernetes.NewForConfig(restCfg)
-	if err != nil {
-		return err
-	}
-	ssClient, err := spcclient.NewForConfig(restCfg)
-	if err != nil {
-		return err
-	}
-
-	rec := metrics.New()
-	pool, err := providerclient.New(providerclient.Config{Dirs: o.providerDirs(), MaxRecvMsgSize: o.maxCallRecvMsgSize, Log: log.WithName("providers")})
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	refresher := &mount.Refresher{Providers: pool}
-
-	broadcaster := events.New(kube)
-	defer broadcaster.Shutdown()
-
-	watches, err := rotation.NewWatches(kube, ssClient.Dynamic(), o.nodeID)
-	if err != nil {
-		return err
-	}
-	statuses, err := podstatus.New(ssClient, o.nodeID)
-	if err != nil {
-		return err
-	}
-	syncer, err := secretsync.New(secretsync.Config{
-		Client:   kube,
-		Recorder: broadcaster.Recorder(events.SourceSecretSync),
-		Metrics:  rec,
-		Secrets:  watches.ManagedSecrets,
-	})
-	if err != nil {
-		return err
-	}
-
-	srv, err := csiplugin.New(csiplugin.Config{
-		DriverName: o.driverName,
-		Version:    buildinfo.Version,
-		NodeID:     o.nodeID,
-		SPCs:       csiplugin.SPCsFromClient(ssClient),
-		Refresher:  refresher,
-		Hooks:      driver.Hooks{statuses, syncer},
-		Metrics:    rec,
-		Log:        log.WithName("csi"),
-		// kubelet republishes about every minute when the CSIDriver asks for
-		// it; content changes no more often than the documented poll
-		// interval, and never with rotation off.
-		RepublishInterval: republishInterval(o),
-	})
-	if err != nil {
-		return err
-	}
-
-	lis, err := csiplugin.Listen(o.endpoint)
-	if err != nil {
-		return fmt.Errorf("--endpoint %s: %w", o.endpoint, err)
-	}
-
-	// The informers are narrowed to this node and the driver's own
-	// Secrets; start them in the background so CSI is served at once.
-	go func() {
-		if err := watches.Start(ctx, 2*time.Minute); err != nil {
-			log.Error(err, "watches did not start")
-		}
-	}()
-	go syncer.Run(ctx)
-
-	if o.enableSecretRotation {
-		rot, err := rotation.New(rotation.Config{
-			NodeName:   o.nodeID,
-			DriverName: o.driverName,
-			Interval:   o.rotationPollInterval,
-			Kube:       kube,
-			SPC:        ssClient,
-			PodStatus:  statuses,
-			Refresher:  srv,
-			Syncer:     syncer,
-			Watches:    watches,
-			Recorder:   broadcaster.Recorder(events.SourceRotation),
-			Metrics:    rec,
-		})
-		if err != nil {
-			return err
-		}
-		go rot.Run(ctx)
-	}
-	if o.providerHealthCheck {
-		go pool.RunHealthCheck(ctx, o.providerHealthCheckInterval)
-	}
-
-	httpSrv := &http.Server{Addr: o.metricsAddr, Handler: httpHandler(rec, srv), ReadHeaderTimeout: 10 * time.Second}
-	httpErr := make(chan error, 1)
-	go func() {
-		log.Info("serving metrics", "address", o.metricsAddr)
-		if err := httpSrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			httpErr <- fmt.Errorf("--metrics-addr %s: %w", o.metricsAddr, err)
-		}
-	}()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = httpSrv.Shutdown(sctx)
-	}()
-
-	csiErr := make(chan error, 1)
-	go func() { csiErr <- srv.Serve(ctx, lis) }()
-	select {
-	case err := <-httpErr:
-		return err
-	case err := <-csiErr:
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
-	case <-ctx.Done():
-		<-csiErr
-		log.Info("stopped")
-		return nil
-	}
-}
-
-// republishInterval is how often kubelet's republish calls may refresh a
-// mounted volume: the rotation poll interval, or never when rotation is off.
-func republishInterval(o *options) time.Duration {
-	if !o.enableSecretRotation {
-		return time.Duration(math.MaxInt64)
-	}
-	return o.rotationPollInterval
-}
-
-// httpHandler serves /metrics and a /healthz that calls the plugin's Probe.
-func httpHandler(rec *metrics.Recorder, srv *csiplugin.Server) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", rec.Handler())
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		resp, err := srv.Probe(r.Context(), &csi.ProbeRequest{})
-		if err != nil || !resp.GetReady().GetValue() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok"))
-	})
-	return mux
 }

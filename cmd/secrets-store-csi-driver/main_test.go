@@ -2,17 +2,9 @@ package main
 
 import (
 	"flag"
-	"io"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/go-logr/logr"
-	"github.com/kvcsi/kvcsi/api/secretsstore/spcclient"
-	"github.com/kvcsi/kvcsi/driver/csiplugin"
-	"github.com/kvcsi/kvcsi/driver/metrics"
-	"github.com/kvcsi/kvcsi/driver/mount"
 	"k8s.io/klog/v2"
 )
 
@@ -74,38 +66,6 @@ func TestProviderDirsAdditionalFirst(t *testing.T) {
 	o := &options{providerVolume: "/provider", additionalProviderPaths: " /a, /b ,,"}
 	if got := strings.Join(o.providerDirs(), ","); got != "/a,/b,/provider" {
 		t.Fatalf("providerDirs = %s", got)
-	}
-}
-
-func TestMetricsAndHealthz(t *testing.T) {
-	sc, _, err := spcclient.NewFake()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := csiplugin.New(csiplugin.Config{DriverName: "d", NodeID: "n", SPCs: csiplugin.SPCsFromClient(sc), Refresher: &mount.Refresher{}, Log: logr.Discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := metrics.New()
-	rec.NodePublishOK("azure")
-	rec.RotationReconciled(false, time.Millisecond)
-	h := httptest.NewServer(httpHandler(rec, srv))
-	defer h.Close()
-	get := func(path string) (int, string) {
-		resp, err := h.Client().Get(h.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	if code, body := get("/healthz"); code != 200 || body != "ok" {
-		t.Fatalf("/healthz = %d %q", code, body)
-	}
-	code, body := get("/metrics")
-	if code != 200 || !strings.Contains(body, `total_node_publish{os_type=`) || !strings.Contains(body, "total_rotation_reconcile{") {
-		t.Fatalf("/metrics = %d\n%s", code, body)
 	}
 }
 

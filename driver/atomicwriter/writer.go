@@ -3,9 +3,12 @@
 // uses for secret and configMap volumes (and that the upstream Secrets Store
 // CSI driver uses, so users' tooling sees the same tree):
 //
-//	<dir>/..2026_11_29_01_02_03.123456789/<files>   the payload of one version
-//	<dir>/..data -> ..2026_11_29_01_02_03.123456789  swapped atomically by rename
-//	<dir>/<name> -> ..data/<name>                     one user-visible symlink per top-level name
+//	<dir>/..2026_11_29_01_02_03.0a1b2c3d4e5f/<files>  the payload of one version
+//	<dir>/..data -> ..2026_11_29_01_02_03.0a1b2c3d4e5f  swapped atomically by rename
+//	<dir>/<name> -> ..data/<name>                       one user-visible symlink per top-level name
+//
+// (the version directory is the UTC time to the second and 12 random hex
+// characters).
 //
 // A reader that opens <dir>/<name> resolves ..data once, so it reads either
 // the old or the new version, never a mix, and an open file keeps its
@@ -21,7 +24,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 )
@@ -186,28 +188,6 @@ func Write(dir string, files []File) (changed bool, err error) {
 		return true, fmt.Errorf("%w: %w", ErrCleanup, errors.Join(errs...))
 	}
 	return true, nil
-}
-
-// ListFiles returns the user-visible payload paths of the current version.
-func ListFiles(dir string) ([]string, error) {
-	tsName, err := os.Readlink(filepath.Join(dir, DataDirName))
-	if err != nil {
-		return nil, err
-	}
-	root := filepath.Join(dir, tsName)
-	var out []string
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			rel, _ := filepath.Rel(root, p)
-			out = append(out, rel)
-		}
-		return nil
-	})
-	sort.Strings(out)
-	return out, err
 }
 
 func topLevelNames(files []File) map[string]bool {

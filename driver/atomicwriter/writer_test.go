@@ -3,6 +3,7 @@ package atomicwriter
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -50,10 +51,31 @@ func TestValidatePath(t *testing.T) {
 	}
 }
 
+// listFiles returns the payload paths of the current version.
+func listFiles(dir string) ([]string, error) {
+	tsName, err := os.Readlink(filepath.Join(dir, DataDirName))
+	if err != nil {
+		return nil, err
+	}
+	root := filepath.Join(dir, tsName)
+	var out []string
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			rel, _ := filepath.Rel(root, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	return out, err
+}
+
 func readAll(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	paths, err := ListFiles(dir)
+	paths, err := listFiles(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/go-logr/logr"
 	secretsstorev1 "github.com/kvcsi/kvcsi/api/secretsstore/v1"
 	"github.com/kvcsi/kvcsi/driver"
-	"github.com/kvcsi/kvcsi/driver/mount"
+	"github.com/kvcsi/kvcsi/driver/content"
 	"github.com/kvcsi/kvcsi/driver/providerclient"
 	"github.com/kvcsi/kvcsi/driver/tmpfs"
 	"google.golang.org/grpc/codes"
@@ -27,7 +27,7 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	provider := ""
 	defer func() {
 		if err != nil {
-			s.cfg.Metrics.NodePublishFailed(provider, mount.ErrorType(err))
+			s.cfg.Metrics.NodePublishFailed(provider, content.ErrorType(err))
 		} else {
 			s.cfg.Metrics.NodePublishOK(provider)
 		}
@@ -111,12 +111,12 @@ func (s *Server) getSPC(ctx context.Context, pr publishRequest) (*secretsstorev1
 	return spc, nil
 }
 
-// fill runs the provider and writes its files; see mount.Refresher.
-func (s *Server) fill(ctx context.Context, pr publishRequest, spc *secretsstorev1.SecretProviderClass) (mount.Result, error) {
+// fill runs the provider and writes its files; see content.Refresher.
+func (s *Server) fill(ctx context.Context, pr publishRequest, spc *secretsstorev1.SecretProviderClass) (content.Result, error) {
 	// No current versions: the plugin keeps no state between calls (the pod
 	// status is the record of versions, and rotation sends them); providers
 	// treat their absence as "fetch what the SecretProviderClass names".
-	return s.cfg.Refresher.Refresh(ctx, mount.Request{
+	return s.cfg.Refresher.Refresh(ctx, content.Request{
 		Provider:   string(spc.Spec.Provider),
 		Attributes: driver.BuildAttributes(spc.Spec.Parameters, pr.VolumeContext),
 		Secrets:    pr.Secrets,

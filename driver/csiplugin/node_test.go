@@ -17,11 +17,11 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	providerv1alpha1 "github.com/kvcsi/kvcsi/api/provider/v1alpha1"
-	"github.com/kvcsi/kvcsi/api/secretsstore/spcclient"
+	"github.com/kvcsi/kvcsi/api/secretsstore/spcclient/spcclienttest"
 	secretsstorev1 "github.com/kvcsi/kvcsi/api/secretsstore/v1"
 	"github.com/kvcsi/kvcsi/driver"
+	"github.com/kvcsi/kvcsi/driver/content"
 	"github.com/kvcsi/kvcsi/driver/metrics"
-	"github.com/kvcsi/kvcsi/driver/mount"
 	"github.com/kvcsi/kvcsi/driver/providerclient"
 	"github.com/kvcsi/kvcsi/driver/providertest"
 	"github.com/kvcsi/kvcsi/driver/tmpfs"
@@ -113,7 +113,7 @@ func newEnvTB(t testing.TB, opts ...func(*Config)) *env {
 		ObjectMeta: metav1.ObjectMeta{Name: "missingprov", Namespace: "ns1"},
 		Spec:       secretsstorev1.SecretProviderClassSpec{Provider: "vault"},
 	}
-	sc, _, err := spcclient.NewFake(spc, badProv, missingProv)
+	sc, _, err := spcclienttest.NewFake(spc, badProv, missingProv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func newEnvTB(t testing.TB, opts ...func(*Config)) *env {
 	hooks := &recordingHook{}
 	cfg := Config{
 		DriverName: driver.Name, Version: "test", NodeID: "node1",
-		SPCs: SPCsFromClient(sc), Refresher: &mount.Refresher{Providers: pool},
+		SPCs: SPCsFromClient(sc), Refresher: &content.Refresher{Providers: pool},
 		Hooks: hooks, Metrics: rec, Log: logs.logger(),
 	}
 	for _, o := range opts {

@@ -20,8 +20,8 @@ import (
 	"github.com/kvcsi/kvcsi/api/secretsstore/spcclient"
 	secretsstorev1 "github.com/kvcsi/kvcsi/api/secretsstore/v1"
 	"github.com/kvcsi/kvcsi/driver"
+	"github.com/kvcsi/kvcsi/driver/content"
 	"github.com/kvcsi/kvcsi/driver/metrics"
-	"github.com/kvcsi/kvcsi/driver/mount"
 	"google.golang.org/grpc"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -51,7 +51,7 @@ type Config struct {
 	// SPCs reads SecretProviderClasses.
 	SPCs SecretProviderClasses
 	// Refresher calls providers and writes content.
-	Refresher *mount.Refresher
+	Refresher *content.Refresher
 	// Hooks run after content is written (pod status, secret sync).
 	Hooks driver.PublishHook
 	// Metrics records node publish/unpublish metrics; nil records nothing.
@@ -219,7 +219,7 @@ func (s *Server) LockTarget(target string) (unlock func()) { return s.locks.lock
 // Refresh runs the refresher for an existing target while holding the
 // target's lock, so rotation never interleaves with kubelet's publish or
 // unpublish of the same volume. It implements rotation's Refresher.
-func (s *Server) Refresh(ctx context.Context, req mount.Request) (mount.Result, error) {
+func (s *Server) Refresh(ctx context.Context, req content.Request) (content.Result, error) {
 	unlock := s.locks.lock(req.TargetPath)
 	defer unlock()
 	res, err := s.cfg.Refresher.Refresh(ctx, req)

@@ -15,9 +15,9 @@ import (
 	"github.com/kvcsi/kvcsi/api/secretsstore/spcclient"
 	secretsstorev1 "github.com/kvcsi/kvcsi/api/secretsstore/v1"
 	"github.com/kvcsi/kvcsi/driver"
+	"github.com/kvcsi/kvcsi/driver/content"
 	"github.com/kvcsi/kvcsi/driver/csiplugin"
 	"github.com/kvcsi/kvcsi/driver/metrics"
-	"github.com/kvcsi/kvcsi/driver/mount"
 	"github.com/kvcsi/kvcsi/driver/podstatus"
 	"github.com/kvcsi/kvcsi/driver/providerclient"
 	"github.com/kvcsi/kvcsi/driver/providertest"
@@ -220,7 +220,7 @@ func TestPublishAgainstRealAPIServer(t *testing.T) {
 	}
 	srv, err := csiplugin.New(csiplugin.Config{
 		DriverName: driver.Name, Version: "it", NodeID: node,
-		SPCs: csiplugin.SPCsFromClient(ss), Refresher: &mount.Refresher{Providers: pool},
+		SPCs: csiplugin.SPCsFromClient(ss), Refresher: &content.Refresher{Providers: pool},
 		Hooks: driver.Hooks{statuses, syncer}, Metrics: rec, Log: logr.Discard(),
 	})
 	if err != nil {
@@ -286,7 +286,7 @@ func TestMissingSecretProviderClassMessage(t *testing.T) {
 	ns := namespace(t, kube)
 	srv, err := csiplugin.New(csiplugin.Config{
 		DriverName: driver.Name, NodeID: "n", SPCs: csiplugin.SPCsFromClient(ss),
-		Refresher: &mount.Refresher{Providers: nil},
+		Refresher: &content.Refresher{Providers: nil},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -7,10 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kvcsi/kvcsi/driver/rotation"
+	"github.com/kvcsi/kvcsi/driver/informers"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/wait"
+	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 )
@@ -66,17 +68,24 @@ func BenchmarkWatchesWith10kUnrelatedSecrets(b *testing.B) {
 
 	before := heapMiB()
 	wctx, cancel := context.WithCancel(ctx)
-	w, err := rotation.NewWatches(kube, ss.Dynamic(), "bench-node")
+	w, err := informers.New(kube, ss.Dynamic(), "bench-node", informers.Options{Rotation: true})
 	if err != nil {
 		b.Fatal(err)
 	}
 	if err := w.Start(wctx, 5*time.Minute); err != nil {
 		b.Fatal(err)
 	}
+	// The managed Secrets start on first use, as a sync would.
+	if err := wait.PollUntilContextTimeout(wctx, 10*time.Millisecond, 5*time.Minute, true, func(context.Context) (bool, error) {
+		_, err := w.ManagedSecrets().List(labels.Everything())
+		return err == nil, nil
+	}); err != nil {
+		b.Fatal(err)
+	}
 	withWatches := heapMiB()
 	cancel()
 
-	f := informers.NewSharedInformerFactory(kube, 0)
+	f := kubeinformers.NewSharedInformerFactory(kube, 0)
 	inf := f.Core().V1().Secrets().Informer()
 	uctx, ucancel := context.WithCancel(ctx)
 	f.Start(uctx.Done())

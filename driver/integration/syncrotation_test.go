@@ -16,9 +16,10 @@ import (
 	providerv1alpha1 "github.com/kvcsi/kvcsi/api/provider/v1alpha1"
 	secretsstorev1 "github.com/kvcsi/kvcsi/api/secretsstore/v1"
 	"github.com/kvcsi/kvcsi/driver"
+	"github.com/kvcsi/kvcsi/driver/content"
 	"github.com/kvcsi/kvcsi/driver/events"
+	"github.com/kvcsi/kvcsi/driver/informers"
 	"github.com/kvcsi/kvcsi/driver/metrics"
-	"github.com/kvcsi/kvcsi/driver/mount"
 	"github.com/kvcsi/kvcsi/driver/podstatus"
 	"github.com/kvcsi/kvcsi/driver/providerclient"
 	"github.com/kvcsi/kvcsi/driver/providertest"
@@ -190,9 +191,9 @@ func TestRotationAgainstRealAPIServer(t *testing.T) {
 		}}},
 	})
 
-	// The fake provider serves version/content that the test changes, on a real unix socket.
+	// The fake provider serves version/payload that the test changes, on a real unix socket.
 	var mu sync.Mutex
-	version, content := "1", "v1"
+	version, payload := "1", "v1"
 	var lastAttrs map[string]string
 	var lastSecrets map[string]string
 	provDir := t.TempDir()
@@ -204,7 +205,7 @@ func TestRotationAgainstRealAPIServer(t *testing.T) {
 		_ = json.Unmarshal([]byte(req.GetSecrets()), &lastSecrets)
 		return &providerv1alpha1.MountResponse{
 			ObjectVersion: []*providerv1alpha1.ObjectVersion{{Id: "secret/secretalias", Version: version}},
-			Files:         []*providerv1alpha1.File{{Path: "secretalias", Mode: 0o644, Contents: []byte(content)}},
+			Files:         []*providerv1alpha1.File{{Path: "secretalias", Mode: 0o644, Contents: []byte(payload)}},
 		}, nil
 	})
 	pool, err := providerclient.New(providerclient.Config{Dirs: []string{provDir}})
@@ -212,7 +213,7 @@ func TestRotationAgainstRealAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	refresher := &mount.Refresher{Providers: pool}
+	refresher := &content.Refresher{Providers: pool}
 	statuses, err := podstatus.New(ss, node)
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +226,7 @@ func TestRotationAgainstRealAPIServer(t *testing.T) {
 
 	// What NodePublishVolume does: write, record, sync.
 	target := t.TempDir()
-	res, err := refresher.Refresh(ctx, mount.Request{Provider: "fake", Attributes: spc.Spec.Parameters, TargetPath: target})
+	res, err := refresher.Refresh(ctx, content.Request{Provider: "fake", Attributes: spc.Spec.Parameters, TargetPath: target})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +240,7 @@ func TestRotationAgainstRealAPIServer(t *testing.T) {
 
 	watchCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	watches, err := rotation.NewWatches(kube, ss.Dynamic(), node)
+	watches, err := informers.New(kube, ss.Dynamic(), node, informers.Options{Rotation: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,12 +264,12 @@ func TestRotationAgainstRealAPIServer(t *testing.T) {
 	})
 
 	mu.Lock()
-	version, content = "2", "v2"
+	version, payload = "2", "v2"
 	mu.Unlock()
 	rot.ReconcileAll(ctx)
 
 	if b, err := os.ReadFile(filepath.Join(target, "secretalias")); err != nil || string(b) != "v2" {
-		t.Fatalf("mounted content after rotation: %q %v", b, err)
+		t.Fatalf("mounted payload after rotation: %q %v", b, err)
 	}
 	st, err := statuses.Get(ctx, ns, podstatus.Name(pod.Name, ns, "azure-sync"))
 	if err != nil || len(st.Status.Objects) != 1 || st.Status.Objects[0].Version != "2" {

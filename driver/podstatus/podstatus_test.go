@@ -13,13 +13,14 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/kvcsi/kvcsi/api/secretsstore/spcclient"
+	"github.com/kvcsi/kvcsi/api/secretsstore/spcclient/spcclienttest"
 	ssv1 "github.com/kvcsi/kvcsi/api/secretsstore/v1"
 	"github.com/kvcsi/kvcsi/driver"
 )
 
 func newFake(t *testing.T, objs ...runtime.Object) (*spcclient.Client, *dynamicfake.FakeDynamicClient) {
 	t.Helper()
-	c, fake, err := spcclient.NewFake(objs...)
+	c, fake, err := spcclienttest.NewFake(objs...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,8 +31,9 @@ import (
 	"github.com/kvcsi/kvcsi/api/secretsstore/spcclient"
 	ssv1 "github.com/kvcsi/kvcsi/api/secretsstore/v1"
 	"github.com/kvcsi/kvcsi/driver"
+	"github.com/kvcsi/kvcsi/driver/content"
+	"github.com/kvcsi/kvcsi/driver/informers"
 	"github.com/kvcsi/kvcsi/driver/metrics"
-	"github.com/kvcsi/kvcsi/driver/mount"
 	"github.com/kvcsi/kvcsi/driver/podstatus"
 	"github.com/kvcsi/kvcsi/driver/secretsync"
 	"github.com/kvcsi/kvcsi/driver/tmpfs"
@@ -47,7 +48,7 @@ const (
 )
 
 // Error types of failures that happen before or after the provider call; the provider's own
-// come from mount.ErrorType. All are bounded, for the error_type metric label.
+// come from content.ErrorType. All are bounded, for the error_type metric label.
 const (
 	ErrNodePublishSecretRefNotFound = "NodePublishSecretRefNotFound"
 	ErrSecretProviderClassNotFound  = "SecretProviderClassNotFound"
@@ -56,12 +57,13 @@ const (
 	ErrPodStatusUpdate              = "PodStatusUpdateFailed"
 	ErrSecretSync                   = "SecretSyncFailed"
 	ErrVolumeNotFound               = "VolumeNotFound"
+	ErrPodLookup                    = "PodLookupFailed"
 )
 
-// Refresher is driver/mount's refresh step: provider Mount with the current object versions, then
+// Refresher is driver/content's refresh step: provider Mount with the current object versions, then
 // an atomic write when the content changed. On error the old content stays.
 type Refresher interface {
-	Refresh(ctx context.Context, req mount.Request) (mount.Result, error)
+	Refresh(ctx context.Context, req content.Request) (content.Result, error)
 }
 
 // Config is what a Rotator needs. Kube, SPC, PodStatus, Refresher and Watches are required.
@@ -80,8 +82,9 @@ type Config struct {
 	PodStatus *podstatus.Client
 	Refresher Refresher
 	// Syncer updates the synced Secrets; nil skips them.
-	Syncer  *secretsync.Syncer
-	Watches *Watches
+	Syncer *secretsync.Syncer
+	// Watches are the driver's informers, built with informers.Options{Rotation: true}.
+	Watches *informers.Informers
 	// Recorder should have source events.SourceRotation; nil sends no events.
 	Recorder record.EventRecorder
 	Metrics  *metrics.Recorder
@@ -222,44 +225,61 @@ func (r *Rotator) ReconcileAll(ctx context.Context) {
 func (r *Rotator) reconcileOne(ctx context.Context, st *ssv1.SecretProviderClassPodStatus, audiences []tokenRequest, audErr error) {
 	key := st.Namespace + "/" + st.Name
 	start := time.Now()
-	rotated, skipped, errType, err := r.rotate(ctx, st, audiences, audErr)
-	if skipped {
+	res := r.rotate(ctx, st, audiences, audErr)
+	if res.skipped {
 		return
 	}
-	r.cfg.Metrics.RotationReconciled(rotated, time.Since(start))
-	if err != nil {
-		r.cfg.Metrics.RotationFailed(rotated, errType)
+	r.cfg.Metrics.RotationReconciled(res.rotated, time.Since(start))
+	if res.err != nil {
+		r.cfg.Metrics.RotationFailed(res.rotated, res.errType)
 		n := r.fail(key)
-		klog.ErrorS(err, "rotation failed", "status", key, "errorType", errType, "failures", n)
+		klog.ErrorS(res.err, "rotation failed", "status", key, "errorType", res.errType, "failures", n)
 		return
 	}
 	r.succeed(key)
 }
 
-// rotate does the work for one volume. skipped is true when there is nothing to rotate (the pod
-// is gone or being deleted, the status belongs to an earlier pod, or the volume is unmounted).
-func (r *Rotator) rotate(ctx context.Context, st *ssv1.SecretProviderClassPodStatus, audiences []tokenRequest, audErr error) (rotated, skipped bool, errType string, err error) {
+// result is the outcome of rotating one volume.
+type result struct {
+	// rotated is true when the mounted content or a synced Secret changed.
+	rotated bool
+	// skipped is true when there was nothing to rotate: the pod is gone or being deleted, the
+	// status belongs to an earlier pod, or the volume is unmounted. A skip is not reconciled.
+	skipped bool
+	// errType is the bounded error_type label of err.
+	errType string
+	err     error
+}
+
+var skipped = result{skipped: true}
+
+// rotate does the work for one volume.
+func (r *Rotator) rotate(ctx context.Context, st *ssv1.SecretProviderClassPodStatus, audiences []tokenRequest, audErr error) result {
 	if !st.Status.Mounted || st.Status.TargetPath == "" {
-		return false, true, "", nil
+		return skipped
 	}
 	pod, err := r.cfg.Watches.Pods.Pods(st.Namespace).Get(st.Status.PodName)
 	if apierrors.IsNotFound(err) {
-		return false, true, "", nil
+		return skipped
 	}
 	if err != nil {
-		return false, true, "", nil
+		// A cache lister fails only for a broken index; nothing to rotate without the pod, but
+		// it must be seen: an error log and the error counter (the next poll tries again).
+		klog.ErrorS(err, "rotation cannot read the pod from the informer; volume skipped", "pod", klog.KRef(st.Namespace, st.Status.PodName), "status", klog.KObj(st))
+		r.cfg.Metrics.RotationFailed(false, ErrPodLookup)
+		return skipped
 	}
 	if pod.DeletionTimestamp != nil || !ownedBy(st, pod) {
-		return false, true, "", nil
+		return skipped
 	}
 	if mounted, err := r.cfg.TargetMounted(st.Status.TargetPath); err != nil || !mounted {
 		klog.V(4).InfoS("rotation skips a volume that is not mounted", "pod", klog.KObj(pod), "target", st.Status.TargetPath, "err", err)
-		return false, true, "", nil
+		return skipped
 	}
 	spcName := st.Status.SecretProviderClassName
-	mountFailed := func(typ string, err error) (bool, bool, string, error) {
+	mountFailed := func(typ string, err error) result {
 		r.event(pod, corev1.EventTypeWarning, ReasonMountRotationFailed, "failed to rotate mounted contents of SecretProviderClass %s: %v", spcName, err)
-		return false, false, typ, err
+		return result{errType: typ, err: err}
 	}
 
 	spc, err := r.cfg.SPC.SecretProviderClasses(st.Namespace).Get(ctx, spcName, metav1.GetOptions{})
@@ -288,7 +308,7 @@ func (r *Rotator) rotate(ctx context.Context, st *ssv1.SecretProviderClassPodSta
 	if err != nil {
 		return mountFailed(ErrNodePublishSecretRefNotFound, err)
 	}
-	res, err := r.cfg.Refresher.Refresh(ctx, mount.Request{
+	res, err := r.cfg.Refresher.Refresh(ctx, content.Request{
 		Provider:              string(spc.Spec.Provider),
 		Attributes:            driver.BuildAttributes(spc.Spec.Parameters, volCtx),
 		Secrets:               secrets,
@@ -296,8 +316,9 @@ func (r *Rotator) rotate(ctx context.Context, st *ssv1.SecretProviderClassPodSta
 		CurrentObjectVersions: driver.FromPodStatusObjects(st.Status.Objects),
 	})
 	if err != nil {
-		return mountFailed(mount.ErrorType(err), err)
+		return mountFailed(content.ErrorType(err), err)
 	}
+	var out result
 	newObjects := driver.ToPodStatusObjects(res.Objects)
 	if !slices.Equal(podstatus.SortObjects(newObjects), podstatus.SortObjects(st.Status.Objects)) {
 		if err := r.cfg.PodStatus.SetObjects(ctx, st.Namespace, st.Name, newObjects); err != nil {
@@ -307,22 +328,23 @@ func (r *Rotator) rotate(ctx context.Context, st *ssv1.SecretProviderClassPodSta
 		}
 	}
 	if res.Changed {
-		rotated = true
+		out.rotated = true
 		r.event(pod, corev1.EventTypeNormal, ReasonMountRotationComplete, "successfully rotated mounted contents of SecretProviderClass %s", spcName)
 	}
 	if r.cfg.Syncer == nil || len(spc.Spec.SecretObjects) == 0 {
-		return rotated, false, "", nil
+		return out
 	}
 	sres, err := r.cfg.Syncer.Sync(ctx, secretsync.Request{SPC: spc, PodName: pod.Name, PodUID: pod.UID, Provider: string(spc.Spec.Provider), TargetPath: st.Status.TargetPath})
 	if err != nil {
 		r.event(pod, corev1.EventTypeWarning, ReasonSecretRotationFailed, "failed to rotate Kubernetes Secrets of SecretProviderClass %s: %v", spcName, err)
-		return rotated, false, ErrSecretSync, err
+		out.errType, out.err = ErrSecretSync, err
+		return out
 	}
 	if len(sres.Changed) > 0 {
-		rotated = true
+		out.rotated = true
 		r.event(pod, corev1.EventTypeNormal, ReasonSecretRotationComplete, "successfully rotated Kubernetes Secrets %v of SecretProviderClass %s", sres.Changed, spcName)
 	}
-	return rotated, false, "", nil
+	return out
 }
 
 func (r *Rotator) event(pod *corev1.Pod, typ, reason, format string, args ...any) {

@@ -23,10 +23,12 @@ import (
 
 	providerv1alpha1 "github.com/kvcsi/kvcsi/api/provider/v1alpha1"
 	"github.com/kvcsi/kvcsi/api/secretsstore/spcclient"
+	"github.com/kvcsi/kvcsi/api/secretsstore/spcclient/spcclienttest"
 	ssv1 "github.com/kvcsi/kvcsi/api/secretsstore/v1"
 	"github.com/kvcsi/kvcsi/driver"
+	"github.com/kvcsi/kvcsi/driver/content"
+	"github.com/kvcsi/kvcsi/driver/informers"
 	"github.com/kvcsi/kvcsi/driver/metrics"
-	"github.com/kvcsi/kvcsi/driver/mount"
 	"github.com/kvcsi/kvcsi/driver/podstatus"
 	"github.com/kvcsi/kvcsi/driver/providerclient"
 	"github.com/kvcsi/kvcsi/driver/providertest"
@@ -51,7 +53,7 @@ type env struct {
 	pods       cache.Indexer
 	used       cache.Indexer
 	provider   *providertest.Provider
-	refresher  *mount.Refresher
+	refresher  *content.Refresher
 	podStatus  *podstatus.Client
 	syncer     *secretsync.Syncer
 	recorder   *record.FakeRecorder
@@ -109,7 +111,7 @@ func newEnvWith(t testing.TB, prepare func(target string)) *env {
 		return true, tr, nil
 	})
 	var err error
-	e.spc, e.dyn, err = spcclient.NewFake(spc)
+	e.spc, e.dyn, err = spcclienttest.NewFake(spc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +127,7 @@ func newEnvWith(t testing.TB, prepare func(target string)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pool.Close() })
-	e.refresher = &mount.Refresher{Providers: pool}
+	e.refresher = &content.Refresher{Providers: pool}
 	e.podStatus, err = podstatus.New(e.spc, node)
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +141,7 @@ func newEnvWith(t testing.TB, prepare func(target string)) *env {
 	e.rotator, err = New(Config{
 		NodeName: node, Kube: e.kube, SPC: e.spc, PodStatus: e.podStatus, Refresher: e.refresher,
 		Syncer: e.syncer, Recorder: e.recorder, Metrics: e.metrics,
-		Watches: &Watches{
+		Watches: &informers.Informers{
 			Pods:        corelisters.NewPodLister(e.pods),
 			PodStatuses: cache.NewGenericLister(e.statuses, ssv1.SecretProviderClassPodStatusesResource.GroupResource()),
 			UsedSecrets: corelisters.NewSecretLister(e.used),
@@ -186,7 +188,7 @@ func (e *env) answer(_ context.Context, _ *providerv1alpha1.MountRequest) (*prov
 func (e *env) publish(spc *ssv1.SecretProviderClass) {
 	e.t.Helper()
 	ctx := context.Background()
-	res, err := e.refresher.Refresh(ctx, mount.Request{Provider: "fake", Attributes: spc.Spec.Parameters, TargetPath: e.target})
+	res, err := e.refresher.Refresh(ctx, content.Request{Provider: "fake", Attributes: spc.Spec.Parameters, TargetPath: e.target})
 	must(e.t, err)
 	info := driver.MountInfo{PodName: "web-1", PodNamespace: "apps", PodUID: "uid-1", NodeName: node, SecretProviderClass: spc,
 		Provider: "fake", TargetPath: e.target, Objects: res.Objects}

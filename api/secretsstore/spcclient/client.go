@@ -1,7 +1,7 @@
 // Package spcclient is a small typed client for the secrets-store.csi.x-k8s.io
 // v1 resources, built on the dynamic client. It avoids generated clientsets
 // while keeping callers typed, and it works unchanged with
-// k8s.io/client-go/dynamic/fake in unit tests (see NewFake).
+// k8s.io/client-go/dynamic/fake in unit tests (see spcclienttest.NewFake).
 package spcclient
 
 import (
@@ -9,7 +9,6 @@ import (
 	"fmt"
 
 	secretsstorev1 "github.com/kvcsi/kvcsi/api/secretsstore/v1"
-	secretsstorev1alpha1 "github.com/kvcsi/kvcsi/api/secretsstore/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -195,12 +194,11 @@ func FromUnstructured[T any](obj any, out *T) error {
 	return runtime.DefaultUnstructuredConverter.FromUnstructured(u.UnstructuredContent(), out)
 }
 
-// Scheme returns a scheme with both versions registered, for codecs and
-// fake clients.
+// Scheme returns a scheme with the v1 types registered, for codecs and fake
+// clients. (The CRDs still serve v1alpha1; the driver only reads and writes v1.)
 func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	_ = secretsstorev1.AddToScheme(s)
-	_ = secretsstorev1alpha1.AddToScheme(s)
 	return s
 }
 

@@ -1,9 +1,10 @@
-package spcclient
+package spcclient_test
 
 import (
 	"context"
 	"testing"
 
+	"github.com/kvcsi/kvcsi/api/secretsstore/spcclient/spcclienttest"
 	secretsstorev1 "github.com/kvcsi/kvcsi/api/secretsstore/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,7 +24,7 @@ func TestRoundTripThroughDynamicClient(t *testing.T) {
 			}},
 		},
 	}
-	c, _, err := NewFake(spc)
+	c, _, err := spcclienttest.NewFake(spc)
 	if err != nil {
 		t.Fatal(err)
 	}

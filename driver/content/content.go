@@ -1,8 +1,8 @@
-// Package mount is the one step that fills a volume: call the provider's
+// Package content is the one step that fills a volume: call the provider's
 // Mount, validate what it returned, and write it atomically. NodePublishVolume
 // runs it on a fresh tmpfs; rotation and kubelet's republish run it again on
 // a live target, where an error must leave the old content in place.
-package mount
+package content
 
 import (
 	"context"
