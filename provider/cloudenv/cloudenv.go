@@ -7,9 +7,12 @@ package cloudenv
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
+	"syscall"
 )
 
 // Env is one cloud's endpoints.
@@ -70,18 +73,65 @@ func FromFile(path string) (Env, error) {
 	if strings.TrimSpace(path) == "" {
 		return Env{}, fmt.Errorf("cloudEnvFileName is not provided: cloudName AzureStackCloud needs cloudEnvFileName, the path of a JSON cloud environment file in the provider container")
 	}
-	b, err := os.ReadFile(path)
+	b, err := readRegular(path)
 	if err != nil {
-		return Env{}, fmt.Errorf("cloudEnvFileName %q cannot be read: %v; mount the file into the provider pod at that path", path, err)
+		return Env{}, err
 	}
 	return Parse(path, b)
+}
+
+// MaxFileSize bounds an environment file; real ones are under 2 KiB.
+const MaxFileSize = 64 << 10
+
+// readRegular reads a regular file of at most MaxFileSize bytes. It opens
+// without blocking (a FIFO would otherwise hang the request until a writer
+// comes), checks the opened file is regular (not a FIFO, device, socket or
+// directory: /dev/zero would be read until memory runs out) and reads at
+// most one byte more than the bound. Errors name the path, never content.
+func readRegular(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("cloudEnvFileName %q cannot be read: %v; mount the file into the provider pod at that path", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("cloudEnvFileName %q cannot be read: %v", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("cloudEnvFileName %q is %s, not a regular file: give the path of the JSON cloud environment file", path, kind(fi.Mode()))
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("cloudEnvFileName %q cannot be read: %v", path, err)
+	}
+	if len(b) > MaxFileSize {
+		return nil, fmt.Errorf("cloudEnvFileName %q is larger than %d bytes: a cloud environment file is a small JSON object; check the path", path, MaxFileSize)
+	}
+	return b, nil
+}
+
+func kind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return "not a regular file (" + m.Type().String() + ")"
 }
 
 // Parse decodes the JSON of an environment file; src names it in errors.
 func Parse(src string, b []byte) (Env, error) {
 	var f fileEnv
 	if err := json.Unmarshal(b, &f); err != nil {
-		return Env{}, fmt.Errorf("cloudEnvFileName %q is not valid JSON: %v", src, err)
+		return Env{}, fmt.Errorf("cloudEnvFileName %q is not a valid cloud environment file: %s; it must be a JSON object with name, activeDirectoryEndpoint, keyVaultEndpoint and keyVaultDNSSuffix", src, jsonProblem(err))
 	}
 	var missing []string
 	for _, kv := range []struct{ k, v string }{{"name", f.Name}, {"activeDirectoryEndpoint", f.ActiveDirectoryEndpoint}, {"keyVaultEndpoint", f.KeyVaultEndpoint}, {"keyVaultDNSSuffix", f.KeyVaultDNSSuffix}} {
@@ -94,7 +144,7 @@ func Parse(src string, b []byte) (Env, error) {
 	}
 	ad := strings.TrimSpace(f.ActiveDirectoryEndpoint)
 	if !strings.HasPrefix(ad, "https://") {
-		return Env{}, fmt.Errorf("cloudEnvFileName %q: activeDirectoryEndpoint %q must be an https URL", src, ad)
+		return Env{}, fmt.Errorf("cloudEnvFileName %q: activeDirectoryEndpoint must be an https URL (it does not start with https://)", src)
 	}
 	if !strings.HasSuffix(ad, "/") {
 		ad += "/"
@@ -105,6 +155,24 @@ func Parse(src string, b []byte) (Env, error) {
 		KeyVaultEndpoint:        strings.TrimSpace(f.KeyVaultEndpoint),
 		KeyVaultDNSSuffix:       strings.Trim(strings.TrimSpace(f.KeyVaultDNSSuffix), "."),
 	}, nil
+}
+
+// jsonProblem describes a JSON error without quoting the file: encoding/json
+// messages quote the offending character, which would leak the first byte
+// of whatever file the path names.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("not JSON (syntax error at byte offset %d)", se.Offset)
+	case errors.As(err, &te):
+		if te.Field != "" {
+			return fmt.Sprintf("field %s is a JSON %s, want a string", te.Field, te.Value)
+		}
+		return fmt.Sprintf("the document is a JSON %s, want an object", te.Value)
+	}
+	return "not JSON"
 }
 
 // VaultURL is the data-plane URL of a vault in this cloud.
