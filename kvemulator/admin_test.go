@@ -79,3 +79,17 @@ func TestAdminSeedSettingsAndErrors(t *testing.T) {
 		t.Fatalf("bad limits: %d", r2.StatusCode)
 	}
 }
+
+// sum adds the counters that match the filter (empty fields match all;
+// status 0 matches every status).
+func sum(cs []kvemulator.Counter, filter kvemulator.CounterKey) int64 {
+	var n int64
+	for _, c := range cs {
+		if (filter.Vault == "" || c.Vault == filter.Vault) && (filter.Object == "" || c.Object == filter.Object) &&
+			(filter.Op == "" || c.Op == filter.Op) && (filter.Identity == "" || c.Identity == filter.Identity) &&
+			(filter.Status == 0 || c.Status == filter.Status) {
+			n += c.Count
+		}
+	}
+	return n
+}

@@ -69,7 +69,7 @@ func TestWorkloadIdentityCredentialWithTokenFile(t *testing.T) {
 		t.Fatalf("workload identity get: %v %v", s.Value, err)
 	}
 	cs := e.counters()
-	if n := kvemulator.Sum(cs, kvemulator.CounterKey{Vault: "kv1", Op: "GetSecret", Identity: "workload-app", Status: 200}); n != 1 {
+	if n := sum(cs, kvemulator.CounterKey{Vault: "kv1", Op: "GetSecret", Identity: "workload-app", Status: 200}); n != 1 {
 		t.Fatalf("want one GET by workload-app: %+v", cs)
 	}
 
@@ -119,7 +119,7 @@ func TestManagedIdentityOverIMDS(t *testing.T) {
 				t.Fatalf("get: %v %v", s.Value, err)
 			}
 			cs := e.counters()
-			if n := kvemulator.Sum(cs, kvemulator.CounterKey{Op: "IMDSToken", Identity: tc.identity, Status: 200}); n != 1 {
+			if n := sum(cs, kvemulator.CounterKey{Op: "IMDSToken", Identity: tc.identity, Status: 200}); n != 1 {
 				t.Fatalf("want 1 IMDS token for %s: %+v", tc.identity, cs)
 			}
 		})
@@ -159,10 +159,10 @@ func TestManagedIdentityOverIdentityEndpoint(t *testing.T) {
 		t.Fatalf("get: %v %v", s.Value, err)
 	}
 	cs := e.counters()
-	if n := kvemulator.Sum(cs, kvemulator.CounterKey{Op: "AppServiceToken", Identity: "user-identity", Status: 200}); n != 1 {
+	if n := sum(cs, kvemulator.CounterKey{Op: "AppServiceToken", Identity: "user-identity", Status: 200}); n != 1 {
 		t.Fatalf("want 1 App Service token: %+v", cs)
 	}
-	if n := kvemulator.Sum(cs, kvemulator.CounterKey{Op: "IMDSToken"}); n != 0 {
+	if n := sum(cs, kvemulator.CounterKey{Op: "IMDSToken"}); n != 0 {
 		t.Fatalf("IMDS must not be used with IDENTITY_ENDPOINT: %+v", cs)
 	}
 	req, _ := http.NewRequest("GET", url+"?api-version=2019-08-01&resource=https://vault.azure.net", nil)

@@ -273,13 +273,13 @@ func TestOneChallengeRoundTripPerClient(t *testing.T) {
 		}
 	}
 	cs := e.counters()
-	if n := kvemulator.Sum(cs, kvemulator.CounterKey{Vault: "kv1", Status: http.StatusUnauthorized}); n != 1 {
+	if n := sum(cs, kvemulator.CounterKey{Vault: "kv1", Status: http.StatusUnauthorized}); n != 1 {
 		t.Fatalf("challenges = %d, want exactly 1: %+v", n, cs)
 	}
-	if n := kvemulator.Sum(cs, kvemulator.CounterKey{Vault: "kv1", Op: "GetSecret", Identity: "app-reader", Status: 200}); n != gets {
+	if n := sum(cs, kvemulator.CounterKey{Vault: "kv1", Op: "GetSecret", Identity: "app-reader", Status: 200}); n != gets {
 		t.Fatalf("authorized GETs = %d, want %d", n, gets)
 	}
-	if n := kvemulator.Sum(cs, kvemulator.CounterKey{Op: "Token", Identity: "app-reader", Status: 200}); n != 1 {
+	if n := sum(cs, kvemulator.CounterKey{Op: "Token", Identity: "app-reader", Status: 200}); n != 1 {
 		t.Fatalf("token requests = %d, want 1 (cached)", n)
 	}
 }
@@ -478,10 +478,10 @@ func TestSDKRetries429UntilSuccess(t *testing.T) {
 		t.Fatalf("get after throttling: %v %v", s.Value, err)
 	}
 	cs := e.counters()
-	if n := kvemulator.Sum(cs, kvemulator.CounterKey{Vault: "kv1", Op: "GetSecret", Status: 429}); n != 2 {
+	if n := sum(cs, kvemulator.CounterKey{Vault: "kv1", Op: "GetSecret", Status: 429}); n != 2 {
 		t.Fatalf("429s = %d, want 2", n)
 	}
-	if n := kvemulator.Sum(cs, kvemulator.CounterKey{Vault: "kv1", Op: "GetSecret", Status: 200}); n != 2 {
+	if n := sum(cs, kvemulator.CounterKey{Vault: "kv1", Op: "GetSecret", Status: 200}); n != 2 {
 		t.Fatalf("200s = %d, want 2", n)
 	}
 }

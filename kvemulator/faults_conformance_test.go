@@ -38,10 +38,10 @@ func TestFaultsAreInjectedPerVaultObjectOperation(t *testing.T) {
 		t.Fatalf("get through faults: %v %v", s.Value, err)
 	}
 	cs := e.counters()
-	if n := kvemulator.Sum(cs, kvemulator.CounterKey{Op: "GetSecret", Status: 503}); n != 1 {
+	if n := sum(cs, kvemulator.CounterKey{Op: "GetSecret", Status: 503}); n != 1 {
 		t.Fatalf("503s = %d: %+v", n, cs)
 	}
-	if n := kvemulator.Sum(cs, kvemulator.CounterKey{Op: "GetSecret", Status: 200}); n != 1 {
+	if n := sum(cs, kvemulator.CounterKey{Op: "GetSecret", Status: 200}); n != 1 {
 		t.Fatalf("200s = %d: %+v", n, cs)
 	}
 	fs, err := adm.Faults()

@@ -1,6 +1,7 @@
 package kvemulator
 
 import (
+	"github.com/kvcsi/kvcsi/kvemulator/internal/dataplane"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +12,7 @@ func TestSeedExampleIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := sd.build(time.Now())
+	st, err := dataplane.Build(sd, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func TestSeedErrorsNameTheField(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sd, err := ParseSeed([]byte(tc.yaml))
 			if err == nil {
-				_, err = sd.build(time.Now())
+				_, err = dataplane.Build(sd, time.Now())
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want it to mention %q", err, tc.want)

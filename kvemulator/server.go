@@ -13,8 +13,13 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/kvcsi/kvcsi/kvemulator/internal/admin"
+	"github.com/kvcsi/kvcsi/kvemulator/internal/dataplane"
+	"github.com/kvcsi/kvcsi/kvemulator/internal/entra"
+	"github.com/kvcsi/kvcsi/kvemulator/internal/faults"
+	"github.com/kvcsi/kvcsi/kvemulator/internal/store"
 )
 
 // Server is a running emulator: an HTTPS listener for the vaults and the login
@@ -24,17 +29,17 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	ca       *certAuthority
-	tokens   *issuer
-	saKeys   []crypto.PublicKey
-	store    *store
-	initial  *State // the seeded state, for Reset
-	counters counters
-	faults   faults
-	limits   limiter
-	data     *http.ServeMux
-	entra    http.Handler
+	tokens   *entra.Issuer
+	store    *store.Store
+	initMu   sync.Mutex
+	initial  *store.State // the seeded state, for Reset
+	counters faults.Counters
+	faults   faults.Faults
+	limits   *faults.Limiter
+	data     *dataplane.Plane
+	id       *entra.Service
+	login    http.Handler
 	msi      http.Handler
-	ttl      atomic.Int64 // token lifetime override, ns; 0 = default
 
 	httpsLn, adminLn, msiLn, imdsLn, nmiLn net.Listener
 	servers                                []*http.Server
@@ -54,30 +59,23 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, stop: make(chan struct{})}
-	s.limits.now = time.Now
-	if cfg.DisableThrottling {
-		lim := DefaultLimits()
-		lim.Enabled = false
-		s.limits.set(lim)
-	} else {
-		s.limits.set(DefaultLimits())
-	}
+	s.limits = faults.NewLimiter(s.startLimits(), time.Now)
 	// The token signing key is state: it is kept only with StateDir (the TLS
 	// directory may be a read-only Secret mount).
 	keyDir := cfg.StateDir
 	if s.ca, err = loadOrCreateCA(cfg.TLSDir); err != nil {
 		return nil, err
 	}
-	if s.tokens, err = newIssuer(keyDir); err != nil {
+	if s.tokens, err = entra.NewIssuer(keyDir); err != nil {
 		return nil, err
 	}
-	s.saKeys = append(s.saKeys, cfg.ServiceAccountKeys...)
+	saKeys := append([]crypto.PublicKey(nil), cfg.ServiceAccountKeys...)
 	for _, f := range cfg.ServiceAccountKeyFiles {
-		keys, err := readPublicKeys(f)
+		keys, err := entra.ReadPublicKeys(f)
 		if err != nil {
 			return nil, fmt.Errorf("Config.ServiceAccountKeyFiles: %w", err)
 		}
-		s.saKeys = append(s.saKeys, keys...)
+		saKeys = append(saKeys, keys...)
 	}
 
 	seed := cfg.Seed
@@ -86,28 +84,29 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	initial := newState()
+	initial := store.NewState()
 	if seed != nil {
-		if initial, err = seed.build(time.Now()); err != nil {
+		if initial, err = dataplane.Build(seed, time.Now()); err != nil {
 			return nil, err
 		}
 	}
 	s.initial = initial
-	st, err := loadState(cfg.StateDir)
+	st, err := store.Load(cfg.StateDir)
 	if err != nil {
 		return nil, err
 	}
 	if st == nil {
-		st = cloneState(initial)
+		st = store.Clone(initial)
 	}
-	s.store = &store{st: st, dir: cfg.StateDir, log: s.log}
-	if err := s.store.save(); err != nil {
+	s.store = store.New(st, cfg.StateDir, s.log)
+	if err := s.store.Save(); err != nil {
 		return nil, fmt.Errorf("Config.StateDir %s is not writable: %w", cfg.StateDir, err)
 	}
 
-	s.data = s.buildDataMux()
-	s.entra = s.entraHandler()
-	s.msi = s.msiHandler()
+	s.data = &dataplane.Plane{Store: s.store, Tokens: s.tokens, Counters: &s.counters, Faults: &s.faults, Limits: s.limits, Log: s.log}
+	s.id = &entra.Service{Store: s.store, Tokens: s.tokens, Counters: &s.counters, SAKeys: saKeys, SAIssuer: cfg.ServiceAccountIssuer}
+	s.login = s.id.LoginHandler()
+	s.msi = s.id.MSIHandler()
 
 	names, ips := cfg.serverNames()
 	cert, err := s.ca.loadServerCert(cfg.TLSDir, names, ips)
@@ -180,7 +179,7 @@ func (s *Server) sweepLoop() {
 		case <-s.stop:
 			return
 		case now := <-t.C:
-			if n := s.store.sweepDeleted(now); n > 0 {
+			if n := s.store.SweepDeleted(now); n > 0 {
 				s.log.Info("purged soft-deleted objects at the end of their retention", "count", n)
 			}
 		}
@@ -208,7 +207,7 @@ func (s *Server) Close() error {
 			os.Remove(s.tempCA)
 		}
 		if s.store != nil {
-			s.closeErr = s.store.save()
+			s.closeErr = s.store.Save()
 		}
 	})
 	return s.closeErr
@@ -320,15 +319,15 @@ func (s *Server) HTTPClient() *http.Client { return &http.Client{Transport: s.Tr
 // Config.IMDSAddr is set, else on the loopback managed-identity listener.
 func (s *Server) IMDSURL() string {
 	if s.imdsLn != nil {
-		return "http://" + s.imdsLn.Addr().String() + imdsTokenPath
+		return "http://" + s.imdsLn.Addr().String() + entra.IMDSTokenPath
 	}
-	return "http://" + s.msiLn.Addr().String() + imdsTokenPath
+	return "http://" + s.msiLn.Addr().String() + entra.IMDSTokenPath
 }
 
 // IdentityEndpoint is the App Service style endpoint and the header value to
 // put in IDENTITY_ENDPOINT / IDENTITY_HEADER.
 func (s *Server) IdentityEndpoint() (url, header string) {
-	return "http://" + s.msiLn.Addr().String() + appServiceTokenPath, s.identityHeader()
+	return "http://" + s.msiLn.Addr().String() + entra.AppServiceTokenPath, s.id.IdentityHeader()
 }
 
 // NMIURL is the pod-identity NMI base URL on the loopback listener (or the NMI listener).
@@ -348,12 +347,72 @@ func (s *Server) defaultVault() string {
 		return s.cfg.DefaultVault
 	}
 	var name string
-	_ = s.store.view(func(st *State) error {
-		for _, n := range sortedVaultNames(st) {
-			name = n
-			break
+	_ = s.store.View(func(st *store.State) error {
+		if names := store.VaultNames(st); len(names) > 0 {
+			name = names[0]
 		}
 		return nil
 	})
 	return name
+}
+
+// startLimits are the limits at start and after a reset.
+func (s *Server) startLimits() faults.Limits {
+	lim := faults.DefaultLimits()
+	if s.cfg.DisableThrottling {
+		lim.Enabled = false
+	}
+	return lim
+}
+
+// MintToken signs an access token for a seeded identity (by name) with any
+// audience and lifetime — negative for an already expired one. Tests use it
+// for the cases real credentials never produce.
+func (s *Server) MintToken(identity, audience string, ttl time.Duration) (string, error) {
+	return s.id.MintToken(identity, audience, ttl)
+}
+
+// ApplySeed replaces the whole state with the seed's and makes it the state
+// Reset returns to.
+func (s *Server) ApplySeed(sd *Seed) error {
+	st, err := dataplane.Build(sd, time.Now())
+	if err != nil {
+		return err
+	}
+	s.initMu.Lock()
+	s.initial = st
+	s.initMu.Unlock()
+	s.store.Replace(store.Clone(st))
+	return nil
+}
+
+// reset returns to the seeded state and clears faults, counters and limits.
+func (s *Server) reset() {
+	s.initMu.Lock()
+	st := store.Clone(s.initial)
+	s.initMu.Unlock()
+	s.store.Replace(st)
+	s.faults.Clear()
+	s.counters.Reset()
+	s.limits.Set(s.startLimits())
+	s.id.SetTokenTTL(0)
+}
+
+func (s *Server) adminHandler() http.Handler {
+	return admin.Handler(admin.Deps{
+		Store: s.store, Counters: &s.counters, Faults: &s.faults, Limits: s.limits,
+		Info: s.info, VaultURL: s.VaultURL, ApplySeed: s.ApplySeed, Reset: s.reset, SetTokenTTL: s.id.SetTokenTTL,
+	})
+}
+
+func (s *Server) info() Info {
+	in := Info{VaultURLs: map[string]string{}, AuthorityHost: s.AuthorityHost(), CAFile: s.CAFile(), IMDSURL: s.IMDSURL(), NMIURL: s.NMIURL(), HTTPSAddr: s.Addr()}
+	in.IdentityEndpoint, in.IdentityHeader = s.IdentityEndpoint()
+	_ = s.store.View(func(st *store.State) error {
+		for n := range st.Vaults {
+			in.VaultURLs[n] = s.VaultURL(n)
+		}
+		return nil
+	})
+	return in
 }

@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/kvcsi/kvcsi/kvemulator/internal/store"
 )
 
 // certAuthority is the emulator's CA: it signs the server certificate, and its
@@ -93,10 +95,10 @@ func loadOrCreateCA(dir string) (*certAuthority, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(filepath.Join(dir, "ca.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		if err := store.WriteFileAtomic(filepath.Join(dir, "ca.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 			return nil, fmt.Errorf("writing ca.key: %w", err)
 		}
-		if err := writeFileAtomic(filepath.Join(dir, "ca.crt"), ca.certPEM, 0o644); err != nil {
+		if err := store.WriteFileAtomic(filepath.Join(dir, "ca.crt"), ca.certPEM, 0o644); err != nil {
 			return nil, fmt.Errorf("writing ca.crt: %w", err)
 		}
 		ca.file = filepath.Join(dir, "ca.crt")

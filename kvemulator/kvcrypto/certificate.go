@@ -9,7 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -377,42 +376,6 @@ func PolicyFor(c *Certificate, contentType string, exportable bool) *Policy {
 		LifetimeActions: []LifetimeAction{{Trigger: LifetimeTrigger{LifetimePercentage: 80}, Action: LifetimeType{ActionType: "EmailContacts"}}},
 		Issuer:          &IssuerParams{Name: IssuerUnknown},
 	}
-}
-
-// certificateJSON is the persisted form of a Certificate.
-type certificateJSON struct {
-	Key   *Key     `json:"key"`
-	Chain [][]byte `json:"chain"`
-}
-
-// MarshalJSON serialises the certificate with its private key, for persistence.
-func (c *Certificate) MarshalJSON() ([]byte, error) {
-	out := certificateJSON{Key: c.Key}
-	for _, cert := range c.Chain {
-		out.Chain = append(out.Chain, cert.Raw)
-	}
-	return json.Marshal(out)
-}
-
-// UnmarshalJSON restores a certificate serialised by MarshalJSON.
-func (c *Certificate) UnmarshalJSON(data []byte) error {
-	var in certificateJSON
-	if err := json.Unmarshal(data, &in); err != nil {
-		return err
-	}
-	if in.Key == nil || len(in.Chain) == 0 {
-		return errors.New("kvcrypto: persisted certificate lacks its key or chain")
-	}
-	var chain []*x509.Certificate
-	for _, der := range in.Chain {
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			return err
-		}
-		chain = append(chain, cert)
-	}
-	c.Key, c.Chain = in.Key, chain
-	return nil
 }
 
 // CSR builds the certificate signing request Key Vault shows in a pending certificate

@@ -1,22 +1,18 @@
-package kvemulator
+package dataplane
 
 import (
 	"encoding/json"
 	"net/http"
 	"regexp"
 	"strings"
+
+	"github.com/kvcsi/kvcsi/kvemulator/internal/kverr"
+	"github.com/kvcsi/kvcsi/kvemulator/internal/store"
 )
 
 // Key rotation policies: stored and returned as the service does. The emulator does not run
 // the policy on a clock; scenarios rotate explicitly (the rotate operation or the admin API),
 // which keeps tests deterministic.
-
-func init() {
-	registerRoutes(
-		Route{Method: "GET", Path: "/keys/{name}/rotationpolicy", Kind: KindKey, Permission: "getrotationpolicy", Op: "GetKeyRotationPolicy", Handler: getKeyRotationPolicy},
-		Route{Method: "PUT", Path: "/keys/{name}/rotationpolicy", Kind: KindKey, Permission: "setrotationpolicy", Op: "UpdateKeyRotationPolicy", Handler: updateKeyRotationPolicy},
-	)
-}
 
 type rotationPolicy struct {
 	ID              string           `json:"id,omitempty"`
@@ -54,7 +50,7 @@ func validDuration(s string) bool {
 
 func (p *rotationPolicy) validate() error {
 	if p.Attributes.ExpiryTime != "" && !validDuration(p.Attributes.ExpiryTime) {
-		return ErrBadParameter("attributes.expiryTime %q is not an ISO 8601 duration such as P90D.", truncate(p.Attributes.ExpiryTime, 40))
+		return kverr.ErrBadParameter("attributes.expiryTime %q is not an ISO 8601 duration such as P90D.", kverr.Truncate(p.Attributes.ExpiryTime, 40))
 	}
 	for i, a := range p.LifetimeActions {
 		switch {
@@ -63,17 +59,17 @@ func (p *rotationPolicy) validate() error {
 		case strings.EqualFold(a.Action.Type, "Notify"):
 			p.LifetimeActions[i].Action.Type = "Notify"
 		default:
-			return ErrBadParameter("lifetimeActions[%d].action.type %q is invalid: use Rotate or Notify.", i, truncate(a.Action.Type, 40))
+			return kverr.ErrBadParameter("lifetimeActions[%d].action.type %q is invalid: use Rotate or Notify.", i, kverr.Truncate(a.Action.Type, 40))
 		}
 		after, before := a.Trigger.TimeAfterCreate, a.Trigger.TimeBeforeExpiry
 		if (after == "") == (before == "") {
-			return ErrBadParameter("lifetimeActions[%d].trigger needs exactly one of timeAfterCreate or timeBeforeExpiry.", i)
+			return kverr.ErrBadParameter("lifetimeActions[%d].trigger needs exactly one of timeAfterCreate or timeBeforeExpiry.", i)
 		}
 		if d := after + before; !validDuration(d) {
-			return ErrBadParameter("lifetimeActions[%d].trigger %q is not an ISO 8601 duration such as P30D.", i, truncate(d, 40))
+			return kverr.ErrBadParameter("lifetimeActions[%d].trigger %q is not an ISO 8601 duration such as P30D.", i, kverr.Truncate(d, 40))
 		}
 		if before != "" && p.Attributes.ExpiryTime == "" {
-			return ErrBadParameter("lifetimeActions[%d].trigger.timeBeforeExpiry needs attributes.expiryTime.", i)
+			return kverr.ErrBadParameter("lifetimeActions[%d].trigger.timeBeforeExpiry needs attributes.expiryTime.", i)
 		}
 	}
 	return nil
@@ -87,7 +83,7 @@ func defaultRotationPolicy() *rotationPolicy {
 	return p
 }
 
-func keyExtra(obj *Object[KeyVersion]) keyObjectExtra {
+func keyExtra(obj *store.Object[store.KeyVersion]) keyObjectExtra {
 	var x keyObjectExtra
 	if len(obj.Extra) > 0 {
 		_ = json.Unmarshal(obj.Extra, &x)
@@ -98,10 +94,10 @@ func keyExtra(obj *Object[KeyVersion]) keyObjectExtra {
 func getKeyRotationPolicy(c *Call) (int, any, error) {
 	name := c.Name()
 	var out *rotationPolicy
-	err := c.View(func(v *Vault) error {
+	err := c.View(func(v *store.Vault) error {
 		obj := v.Keys[name]
 		if !obj.Live() {
-			return ErrNotFound(KindKey, name, "")
+			return kverr.ErrNotFound(store.KindKey, name, "")
 		}
 		out = keyExtra(obj).RotationPolicy
 		if out == nil {
@@ -125,10 +121,10 @@ func updateKeyRotationPolicy(c *Call) (int, any, error) {
 	if p.LifetimeActions == nil {
 		p.LifetimeActions = []rotationAction{}
 	}
-	err := c.Update(func(v *Vault) error {
+	err := c.Update(func(v *store.Vault) error {
 		obj := v.Keys[name]
 		if !obj.Live() {
-			return ErrNotFound(KindKey, name, "")
+			return kverr.ErrNotFound(store.KindKey, name, "")
 		}
 		x := keyExtra(obj)
 		p.Attributes.Created = c.Now.Unix()

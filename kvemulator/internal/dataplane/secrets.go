@@ -1,56 +1,32 @@
-package kvemulator
+package dataplane
 
 import (
 	"fmt"
 	"net/http"
+
+	"github.com/kvcsi/kvcsi/kvemulator/internal/kverr"
+	"github.com/kvcsi/kvcsi/kvemulator/internal/store"
 )
 
 // Secrets data plane: set, get, update, list, versions, delete/recover/purge,
 // backup/restore. Paging and the deleted-object views are shared with keys and
 // certificates (paging.go, backup.go).
 
-func init() {
-	registerRoutes(
-		Route{Method: "PUT", Path: "/secrets/{name}", Kind: KindSecret, Permission: "set", Op: "SetSecret", Handler: setSecret},
-		Route{Method: "GET", Path: "/secrets/{name}/{$}", Kind: KindSecret, Permission: "get", Op: "GetSecret", Handler: getSecret},
-		Route{Method: "GET", Path: "/secrets/{name}", Kind: KindSecret, Permission: "get", Op: "GetSecret", Handler: getSecret},
-		Route{Method: "GET", Path: "/secrets/{name}/{version}", Kind: KindSecret, Permission: "get", Op: "GetSecret", Handler: getSecret},
-		Route{Method: "PATCH", Path: "/secrets/{name}/{$}", Kind: KindSecret, Permission: "set", Op: "UpdateSecret", Handler: updateSecret},
-		Route{Method: "PATCH", Path: "/secrets/{name}/{version}", Kind: KindSecret, Permission: "set", Op: "UpdateSecret", Handler: updateSecret},
-		Route{Method: "GET", Path: "/secrets", Kind: KindSecret, Permission: "list", Op: "ListSecrets", Handler: listSecrets},
-		Route{Method: "GET", Path: "/secrets/{name}/versions", Kind: KindSecret, Permission: "list", Op: "ListSecretVersions", Handler: listSecretVersions},
-		Route{Method: "DELETE", Path: "/secrets/{name}", Kind: KindSecret, Permission: "delete", Op: "DeleteSecret", Handler: deleteSecret},
-		Route{Method: "GET", Path: "/deletedsecrets", Kind: KindSecret, Permission: "list", Op: "ListDeletedSecrets", Handler: listDeletedSecrets},
-		Route{Method: "GET", Path: "/deletedsecrets/{name}", Kind: KindSecret, Permission: "get", Op: "GetDeletedSecret", Handler: getDeletedSecret},
-		Route{Method: "POST", Path: "/deletedsecrets/{name}/recover", Kind: KindSecret, Permission: "recover", Op: "RecoverDeletedSecret", Handler: recoverDeletedSecret},
-		Route{Method: "DELETE", Path: "/deletedsecrets/{name}", Kind: KindSecret, Permission: "purge", Op: "PurgeDeletedSecret", Handler: purgeDeletedSecret},
-		Route{Method: "POST", Path: "/secrets/{name}/backup", Kind: KindSecret, Permission: "backup", Op: "BackupSecret", Handler: backupSecret},
-		Route{Method: "POST", Path: "/secrets/restore", Kind: KindSecret, Permission: "restore", Op: "RestoreSecret", Handler: restoreSecret},
-	)
-}
-
 // MaxSecretBytes is the service's limit on a secret value.
 const MaxSecretBytes = 25 * 1024
 
-func checkObjectName(name string) error {
+func CheckObjectName(name string) error {
 	if !objectNameRE.MatchString(name) {
-		return ErrBadParameter("The name %q is invalid: object names are 1-127 characters of letters, digits and dashes (^[0-9a-zA-Z-]{1,127}$).", truncate(name, 140))
+		return kverr.ErrBadParameter("The name %q is invalid: object names are 1-127 characters of letters, digits and dashes (^[0-9a-zA-Z-]{1,127}$).", kverr.Truncate(name, 140))
 	}
 	return nil
 }
 
-func checkSecretValue(value string) error {
+func CheckSecretValue(value string) error {
 	if len(value) > MaxSecretBytes {
-		return ErrBadParameter("The secret value is %d bytes; the service limit is %d bytes (25 KB).", len(value), MaxSecretBytes)
+		return kverr.ErrBadParameter("The secret value is %d bytes; the service limit is %d bytes (25 KB).", len(value), MaxSecretBytes)
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // secretBundle is the wire form of a secret version (SecretBundle/SecretItem).
@@ -58,7 +34,7 @@ type secretBundle struct {
 	Value       *string           `json:"value,omitempty"`
 	ID          string            `json:"id"`
 	ContentType string            `json:"contentType,omitempty"`
-	Attributes  Attributes        `json:"attributes"`
+	Attributes  store.Attributes  `json:"attributes"`
 	Tags        map[string]string `json:"tags,omitempty"`
 	Kid         string            `json:"kid,omitempty"`
 	Managed     bool              `json:"managed,omitempty"`
@@ -70,7 +46,7 @@ type secretBundle struct {
 
 // renderSecret renders a version; withValue is false for list items and
 // deleted views.
-func (c *Call) renderSecret(obj *Object[SecretVersion], ver *SecretVersion, withValue, versioned bool) secretBundle {
+func (c *Call) renderSecret(obj *store.Object[store.SecretVersion], ver *store.SecretVersion, withValue, versioned bool) secretBundle {
 	b := secretBundle{ContentType: ver.ContentType, Attributes: ver.Attributes, Tags: ver.Tags, Managed: ver.Managed}
 	if versioned {
 		b.ID = c.ID("secrets", obj.Name, ver.Version)
@@ -95,14 +71,14 @@ type setSecretRequest struct {
 	Value       *string           `json:"value"`
 	ContentType string            `json:"contentType"`
 	Tags        map[string]string `json:"tags"`
-	Attributes  *Attributes       `json:"attributes"`
+	Attributes  *store.Attributes `json:"attributes"`
 }
 
 func (r *setSecretRequest) validate() error {
 	if r.Value == nil {
-		return ErrBadParameter("The request body has no \"value\"; set it to the secret's value (an empty string is allowed).")
+		return kverr.ErrBadParameter("The request body has no \"value\"; set it to the secret's value (an empty string is allowed).")
 	}
-	if err := checkSecretValue(*r.Value); err != nil {
+	if err := CheckSecretValue(*r.Value); err != nil {
 		return err
 	}
 	return checkTags(r.Tags)
@@ -110,11 +86,11 @@ func (r *setSecretRequest) validate() error {
 
 func checkTags(tags map[string]string) error {
 	if len(tags) > 15 {
-		return ErrBadParameter("%d tags given; an object may have at most 15 tags.", len(tags))
+		return kverr.ErrBadParameter("%d tags given; an object may have at most 15 tags.", len(tags))
 	}
 	for k, v := range tags {
 		if len(k) > 512 || len(v) > 256 {
-			return ErrBadParameter("Tag %q is too long: names are limited to 512 characters and values to 256.", truncate(k, 64))
+			return kverr.ErrBadParameter("Tag %q is too long: names are limited to 512 characters and values to 256.", kverr.Truncate(k, 64))
 		}
 	}
 	return nil
@@ -122,7 +98,7 @@ func checkTags(tags map[string]string) error {
 
 func setSecret(c *Call) (int, any, error) {
 	name := c.Name()
-	if err := checkObjectName(name); err != nil {
+	if err := CheckObjectName(name); err != nil {
 		return 0, nil, err
 	}
 	var req setSecretRequest
@@ -133,19 +109,19 @@ func setSecret(c *Call) (int, any, error) {
 		return 0, nil, err
 	}
 	var out secretBundle
-	err := c.Update(func(v *Vault) error {
+	err := c.Update(func(v *store.Vault) error {
 		obj := v.Secrets[name]
 		if obj != nil && obj.Deleted != nil {
-			return ErrDeletedButRecoverable(KindSecret, name)
+			return kverr.ErrDeletedButRecoverable(store.KindSecret, name)
 		}
 		if obj != nil && obj.Latest() != nil && obj.Latest().Managed {
-			return ErrConflict("Secret %s is managed by certificate %s; change it through the certificate.", name, name)
+			return kverr.ErrConflict("Secret %s is managed by certificate %s; change it through the certificate.", name, name)
 		}
 		if obj == nil {
-			obj = &Object[SecretVersion]{Name: name}
+			obj = &store.Object[store.SecretVersion]{Name: name}
 			v.Secrets[name] = obj
 		}
-		ver := &SecretVersion{Version: NewVersionID(), Value: *req.Value, ContentType: req.ContentType, Tags: req.Tags, Attributes: v.newAttributes(req.Attributes, c.Now)}
+		ver := &store.SecretVersion{Version: store.NewVersionID(), Value: *req.Value, ContentType: req.ContentType, Tags: req.Tags, Attributes: v.NewAttributes(req.Attributes, c.Now)}
 		obj.Versions = append(obj.Versions, ver)
 		out = c.renderSecret(obj, ver, true, true)
 		return nil
@@ -154,15 +130,15 @@ func setSecret(c *Call) (int, any, error) {
 }
 
 // usable checks that a version may be read: enabled and within nbf/exp.
-func usable(kind, op string, a Attributes, now int64) error {
+func usable(kind, op string, a store.Attributes, now int64) error {
 	if !a.IsEnabled() {
-		return ErrDisabled(kind, op)
+		return kverr.ErrDisabled(kind, op)
 	}
 	if a.NotBefore != nil && now < *a.NotBefore {
-		return &APIError{Status: http.StatusForbidden, Code: "Forbidden", InnerCode: kindTitle(kind) + "NotYetValid", Message: fmt.Sprintf("Operation %s is not allowed on a %s that is not yet valid.", op, kind)}
+		return &kverr.APIError{Status: http.StatusForbidden, Code: "Forbidden", InnerCode: kverr.KindTitle(kind) + "NotYetValid", Message: fmt.Sprintf("Operation %s is not allowed on a %s that is not yet valid.", op, kind)}
 	}
 	if a.Expires != nil && now > *a.Expires {
-		return &APIError{Status: http.StatusForbidden, Code: "Forbidden", InnerCode: kindTitle(kind) + "Expired", Message: fmt.Sprintf("Operation %s is not allowed on an expired %s.", op, kind)}
+		return &kverr.APIError{Status: http.StatusForbidden, Code: "Forbidden", InnerCode: kverr.KindTitle(kind) + "Expired", Message: fmt.Sprintf("Operation %s is not allowed on an expired %s.", op, kind)}
 	}
 	return nil
 }
@@ -170,20 +146,20 @@ func usable(kind, op string, a Attributes, now int64) error {
 func getSecret(c *Call) (int, any, error) {
 	name, version := c.Name(), c.VersionParam()
 	var out secretBundle
-	err := c.View(func(v *Vault) error {
+	err := c.View(func(v *store.Vault) error {
 		obj := v.Secrets[name]
 		if !obj.Live() {
-			return ErrNotFound(KindSecret, name, version)
+			return kverr.ErrNotFound(store.KindSecret, name, version)
 		}
 		ver := obj.Version(version)
 		if ver == nil {
-			return ErrNotFound(KindSecret, name, version)
+			return kverr.ErrNotFound(store.KindSecret, name, version)
 		}
 		// Only "enabled" gates a secret read: the service documents that get
 		// works outside the nbf/exp window (for tests and recovery), unlike
 		// key operations.
 		if !ver.Attributes.IsEnabled() {
-			return ErrDisabled(KindSecret, "get")
+			return kverr.ErrDisabled(store.KindSecret, "get")
 		}
 		out = c.renderSecret(obj, ver, true, true)
 		return nil
@@ -194,7 +170,7 @@ func getSecret(c *Call) (int, any, error) {
 type updateSecretRequest struct {
 	ContentType *string            `json:"contentType"`
 	Tags        *map[string]string `json:"tags"`
-	Attributes  *Attributes        `json:"attributes"`
+	Attributes  *store.Attributes  `json:"attributes"`
 }
 
 func updateSecret(c *Call) (int, any, error) {
@@ -209,14 +185,14 @@ func updateSecret(c *Call) (int, any, error) {
 		}
 	}
 	var out secretBundle
-	err := c.Update(func(v *Vault) error {
+	err := c.Update(func(v *store.Vault) error {
 		obj := v.Secrets[name]
 		if !obj.Live() {
-			return ErrNotFound(KindSecret, name, version)
+			return kverr.ErrNotFound(store.KindSecret, name, version)
 		}
 		ver := obj.Version(version)
 		if ver == nil {
-			return ErrNotFound(KindSecret, name, version)
+			return kverr.ErrNotFound(store.KindSecret, name, version)
 		}
 		if req.ContentType != nil {
 			ver.ContentType = *req.ContentType
@@ -224,23 +200,23 @@ func updateSecret(c *Call) (int, any, error) {
 		if req.Tags != nil {
 			ver.Tags = *req.Tags
 		}
-		ver.Attributes.patch(req.Attributes, c.Now)
+		ver.Attributes.Patch(req.Attributes, c.Now)
 		out = c.renderSecret(obj, ver, false, true)
 		return nil
 	})
 	return http.StatusOK, out, err
 }
 
-func secretsOf(v *Vault) map[string]*Object[SecretVersion] { return v.Secrets }
+func secretsOf(v *store.Vault) map[string]*store.Object[store.SecretVersion] { return v.Secrets }
 
 func listSecrets(c *Call) (int, any, error) {
-	return listObjects(c, secretsOf, (*Object[SecretVersion]).Live, func(obj *Object[SecretVersion]) any {
+	return listObjects(c, secretsOf, (*store.Object[store.SecretVersion]).Live, func(obj *store.Object[store.SecretVersion]) any {
 		return c.renderSecret(obj, obj.Latest(), false, false)
 	})
 }
 
 func listSecretVersions(c *Call) (int, any, error) {
-	return listVersions(c, KindSecret, secretsOf, func(obj *Object[SecretVersion], ver *SecretVersion) any {
+	return listVersions(c, store.KindSecret, secretsOf, func(obj *store.Object[store.SecretVersion], ver *store.SecretVersion) any {
 		return c.renderSecret(obj, ver, false, true)
 	})
 }
@@ -248,15 +224,15 @@ func listSecretVersions(c *Call) (int, any, error) {
 func deleteSecret(c *Call) (int, any, error) {
 	name := c.Name()
 	var out secretBundle
-	err := c.Update(func(v *Vault) error {
+	err := c.Update(func(v *store.Vault) error {
 		obj := v.Secrets[name]
 		if !obj.Live() {
-			return ErrNotFound(KindSecret, name, "")
+			return kverr.ErrNotFound(store.KindSecret, name, "")
 		}
 		if obj.Latest().Managed {
-			return ErrConflict("Secret %s backs certificate %s; delete the certificate instead.", name, name)
+			return kverr.ErrConflict("Secret %s backs certificate %s; delete the certificate instead.", name, name)
 		}
-		obj.Deleted = v.softDelete(c.Now)
+		obj.Deleted = v.SoftDelete(c.Now)
 		out = c.renderSecret(obj, obj.Latest(), false, false)
 		return nil
 	})
@@ -264,7 +240,7 @@ func deleteSecret(c *Call) (int, any, error) {
 }
 
 func listDeletedSecrets(c *Call) (int, any, error) {
-	return listObjects(c, secretsOf, func(obj *Object[SecretVersion]) bool { return obj.Deleted != nil }, func(obj *Object[SecretVersion]) any {
+	return listObjects(c, secretsOf, func(obj *store.Object[store.SecretVersion]) bool { return obj.Deleted != nil }, func(obj *store.Object[store.SecretVersion]) any {
 		return c.renderSecret(obj, obj.Latest(), false, false)
 	})
 }
@@ -272,10 +248,10 @@ func listDeletedSecrets(c *Call) (int, any, error) {
 func getDeletedSecret(c *Call) (int, any, error) {
 	name := c.Name()
 	var out secretBundle
-	err := c.View(func(v *Vault) error {
+	err := c.View(func(v *store.Vault) error {
 		obj := v.Secrets[name]
 		if obj == nil || obj.Deleted == nil {
-			return ErrDeletedNotFound(KindSecret, name)
+			return kverr.ErrDeletedNotFound(store.KindSecret, name)
 		}
 		out = c.renderSecret(obj, obj.Latest(), false, false)
 		return nil
@@ -286,10 +262,10 @@ func getDeletedSecret(c *Call) (int, any, error) {
 func recoverDeletedSecret(c *Call) (int, any, error) {
 	name := c.Name()
 	var out secretBundle
-	err := c.Update(func(v *Vault) error {
+	err := c.Update(func(v *store.Vault) error {
 		obj := v.Secrets[name]
 		if obj == nil || obj.Deleted == nil {
-			return ErrDeletedNotFound(KindSecret, name)
+			return kverr.ErrDeletedNotFound(store.KindSecret, name)
 		}
 		obj.Deleted = nil
 		out = c.renderSecret(obj, obj.Latest(), false, true)
@@ -300,13 +276,13 @@ func recoverDeletedSecret(c *Call) (int, any, error) {
 
 func purgeDeletedSecret(c *Call) (int, any, error) {
 	name := c.Name()
-	err := c.Update(func(v *Vault) error {
+	err := c.Update(func(v *store.Vault) error {
 		obj := v.Secrets[name]
 		if obj == nil || obj.Deleted == nil {
-			return ErrDeletedNotFound(KindSecret, name)
+			return kverr.ErrDeletedNotFound(store.KindSecret, name)
 		}
 		if v.PurgeProtection {
-			return &APIError{Status: http.StatusForbidden, Code: "Forbidden", InnerCode: "PurgeProtectionEnabled", Message: "Operation purge is not allowed: the vault has purge protection enabled; the secret is purged when its retention ends."}
+			return &kverr.APIError{Status: http.StatusForbidden, Code: "Forbidden", InnerCode: "PurgeProtectionEnabled", Message: "Operation purge is not allowed: the vault has purge protection enabled; the secret is purged when its retention ends."}
 		}
 		delete(v.Secrets, name)
 		return nil
@@ -317,13 +293,13 @@ func purgeDeletedSecret(c *Call) (int, any, error) {
 func backupSecret(c *Call) (int, any, error) {
 	name := c.Name()
 	var blob string
-	err := c.View(func(v *Vault) error {
+	err := c.View(func(v *store.Vault) error {
 		obj := v.Secrets[name]
 		if !obj.Live() {
-			return ErrNotFound(KindSecret, name, "")
+			return kverr.ErrNotFound(store.KindSecret, name, "")
 		}
 		var err error
-		blob, err = c.srv.sealBackup(KindSecret, v.TenantID, obj)
+		blob, err = c.p.sealBackup(store.KindSecret, v.TenantID, obj)
 		return err
 	})
 	return http.StatusOK, map[string]string{"value": blob}, err
@@ -338,17 +314,17 @@ func restoreSecret(c *Call) (int, any, error) {
 	if err := c.Decode(&req); err != nil {
 		return 0, nil, err
 	}
-	var obj Object[SecretVersion]
-	if err := c.srv.openBackup(KindSecret, c.Server().store.vaultTenant(c.Vault), req.Value, &obj); err != nil {
+	var obj store.Object[store.SecretVersion]
+	if err := c.p.openBackup(store.KindSecret, c.p.Store.VaultTenant(c.Vault), req.Value, &obj); err != nil {
 		return 0, nil, err
 	}
 	var out secretBundle
-	err := c.Update(func(v *Vault) error {
-		if cur := v.Secrets[canonicalIn(v.Secrets, obj.Name)]; cur != nil {
+	err := c.Update(func(v *store.Vault) error {
+		if cur := v.Secrets[store.CanonicalIn(v.Secrets, obj.Name)]; cur != nil {
 			if cur.Deleted != nil {
-				return ErrDeletedButRecoverable(KindSecret, obj.Name)
+				return kverr.ErrDeletedButRecoverable(store.KindSecret, obj.Name)
 			}
-			return ErrConflict("Secret %s already exists; delete and purge it before restoring a backup of it.", obj.Name)
+			return kverr.ErrConflict("Secret %s already exists; delete and purge it before restoring a backup of it.", obj.Name)
 		}
 		obj.Deleted = nil
 		v.Secrets[obj.Name] = &obj

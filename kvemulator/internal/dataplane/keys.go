@@ -1,4 +1,4 @@
-package kvemulator
+package dataplane
 
 import (
 	"crypto/sha256"
@@ -8,40 +8,20 @@ import (
 	"time"
 
 	"github.com/kvcsi/kvcsi/kvemulator/kvcrypto"
+
+	"github.com/kvcsi/kvcsi/kvemulator/internal/kverr"
+	"github.com/kvcsi/kvcsi/kvemulator/internal/store"
 )
 
 // Keys data plane: create, import, get, update, list, versions, delete/recover/purge, backup/
 // restore and rotate. The cryptographic operations are in keys_ops.go; the key material and
 // its checks are kvcrypto's.
 
-func init() {
-	registerRoutes(
-		Route{Method: "POST", Path: "/keys/{name}/create", Kind: KindKey, Permission: "create", Op: "CreateKey", Throttle: "keyCreate", Handler: createKey},
-		Route{Method: "PUT", Path: "/keys/{name}", Kind: KindKey, Permission: "import", Op: "ImportKey", Handler: importKey},
-		Route{Method: "GET", Path: "/keys/{name}/{$}", Kind: KindKey, Permission: "get", Op: "GetKey", Handler: getKey},
-		Route{Method: "GET", Path: "/keys/{name}", Kind: KindKey, Permission: "get", Op: "GetKey", Handler: getKey},
-		Route{Method: "GET", Path: "/keys/{name}/{version}", Kind: KindKey, Permission: "get", Op: "GetKey", Handler: getKey},
-		Route{Method: "PATCH", Path: "/keys/{name}/{$}", Kind: KindKey, Permission: "update", Op: "UpdateKey", Handler: updateKey},
-		Route{Method: "PATCH", Path: "/keys/{name}/{version}", Kind: KindKey, Permission: "update", Op: "UpdateKey", Handler: updateKey},
-		Route{Method: "GET", Path: "/keys", Kind: KindKey, Permission: "list", Op: "ListKeys", Handler: listKeys},
-		Route{Method: "GET", Path: "/keys/{name}/versions", Kind: KindKey, Permission: "list", Op: "ListKeyVersions", Handler: listKeyVersions},
-		Route{Method: "DELETE", Path: "/keys/{name}", Kind: KindKey, Permission: "delete", Op: "DeleteKey", Handler: deleteKey},
-		Route{Method: "GET", Path: "/deletedkeys", Kind: KindKey, Permission: "list", Op: "ListDeletedKeys", Handler: listDeletedKeys},
-		Route{Method: "GET", Path: "/deletedkeys/{name}", Kind: KindKey, Permission: "get", Op: "GetDeletedKey", Handler: getDeletedKey},
-		Route{Method: "POST", Path: "/deletedkeys/{name}/recover", Kind: KindKey, Permission: "recover", Op: "RecoverDeletedKey", Handler: recoverDeletedKey},
-		Route{Method: "DELETE", Path: "/deletedkeys/{name}", Kind: KindKey, Permission: "purge", Op: "PurgeDeletedKey", Handler: purgeDeletedKey},
-		Route{Method: "POST", Path: "/keys/{name}/backup", Kind: KindKey, Permission: "backup", Op: "BackupKey", Handler: backupKey},
-		Route{Method: "POST", Path: "/keys/restore", Kind: KindKey, Permission: "restore", Op: "RestoreKey", Handler: restoreKey},
-		Route{Method: "POST", Path: "/keys/{name}/rotate", Kind: KindKey, Permission: "rotate", Op: "RotateKey", Throttle: "keyCreate", Handler: rotateKey},
-	)
-	seedKeyVersion = seedKey
-}
-
 // keyBundle is the wire form of a key version (KeyBundle, KeyItem, DeletedKeyBundle).
 type keyBundle struct {
 	Key        *kvcrypto.JWK     `json:"key,omitempty"`
 	Kid        string            `json:"kid,omitempty"` // list items carry kid instead of key
-	Attributes Attributes        `json:"attributes"`
+	Attributes store.Attributes  `json:"attributes"`
 	Tags       map[string]string `json:"tags,omitempty"`
 	Managed    bool              `json:"managed,omitempty"`
 	// Deleted keys add these.
@@ -58,7 +38,7 @@ var parsedKeys struct {
 }
 
 // keyOf decodes a version's key material with its current key_ops.
-func keyOf(ver *KeyVersion) (*kvcrypto.Key, error) {
+func keyOf(ver *store.KeyVersion) (*kvcrypto.Key, error) {
 	sum := sha256.Sum256(ver.Key)
 	parsedKeys.Lock()
 	k := parsedKeys.m[sum]
@@ -82,16 +62,16 @@ func keyOf(ver *KeyVersion) (*kvcrypto.Key, error) {
 }
 
 // newKeyVersion stores key as a new version's material.
-func newKeyVersion(key *kvcrypto.Key, attrs Attributes, tags map[string]string) (*KeyVersion, error) {
+func newKeyVersion(key *kvcrypto.Key, attrs store.Attributes, tags map[string]string) (*store.KeyVersion, error) {
 	raw, err := json.Marshal(key)
 	if err != nil {
 		return nil, err
 	}
-	return &KeyVersion{Version: NewVersionID(), Key: raw, KeyOps: key.Ops(), Tags: tags, Attributes: attrs}, nil
+	return &store.KeyVersion{Version: store.NewVersionID(), Key: raw, KeyOps: key.Ops(), Tags: tags, Attributes: attrs}, nil
 }
 
 // renderKey renders a version; full=false gives the list item (kid, no key).
-func (c *Call) renderKey(obj *Object[KeyVersion], ver *KeyVersion, full bool) (keyBundle, error) {
+func (c *Call) renderKey(obj *store.Object[store.KeyVersion], ver *store.KeyVersion, full bool) (keyBundle, error) {
 	b := keyBundle{Attributes: ver.Attributes, Tags: ver.Tags, Managed: ver.Managed}
 	kid := c.ID("keys", obj.Name, ver.Version)
 	if full {
@@ -114,7 +94,7 @@ func (c *Call) renderKey(obj *Object[KeyVersion], ver *KeyVersion, full bool) (k
 // internal error (logged, 500).
 func cryptoError(err error) error {
 	if e, ok := kvcrypto.AsError(err); ok {
-		return ErrBadParameter("%s", e.Message)
+		return kverr.ErrBadParameter("%s", e.Message)
 	}
 	return err
 }
@@ -125,7 +105,7 @@ type createKeyRequest struct {
 	PublicExponent int               `json:"public_exponent"`
 	Curve          string            `json:"crv"`
 	KeyOps         []string          `json:"key_ops"`
-	Attributes     *Attributes       `json:"attributes"`
+	Attributes     *store.Attributes `json:"attributes"`
 	Tags           map[string]string `json:"tags"`
 	ReleasePolicy  json.RawMessage   `json:"release_policy"`
 }
@@ -140,7 +120,7 @@ type newObjectRequest interface{ tagList() map[string]string }
 // and its tags are within limits.
 func (c *Call) decodeNew(req newObjectRequest) (string, error) {
 	name := c.Name()
-	if err := checkObjectName(name); err != nil {
+	if err := CheckObjectName(name); err != nil {
 		return "", err
 	}
 	if err := c.Decode(req); err != nil {
@@ -151,19 +131,19 @@ func (c *Call) decodeNew(req newObjectRequest) (string, error) {
 
 // checkKeyAttributes refuses what the emulator cannot honour: exportable keys need a release
 // policy and secure key release, which it does not emulate.
-func checkKeyAttributes(a *Attributes, releasePolicy json.RawMessage) error {
+func checkKeyAttributes(a *store.Attributes, releasePolicy json.RawMessage) error {
 	if a != nil && a.Exportable != nil && *a.Exportable {
-		return ErrBadParameter("attributes.exportable=true needs a release policy and secure key release, which this emulator does not support; leave exportable unset or false.")
+		return kverr.ErrBadParameter("attributes.exportable=true needs a release policy and secure key release, which this emulator does not support; leave exportable unset or false.")
 	}
 	if len(releasePolicy) > 0 && string(releasePolicy) != "null" {
-		return ErrBadParameter("release_policy (secure key release) is not supported by this emulator; remove it.")
+		return kverr.ErrBadParameter("release_policy (secure key release) is not supported by this emulator; remove it.")
 	}
 	return nil
 }
 
 // keyAttributes stamps a new key version's attributes; keys report exportable=false.
-func keyAttributes(v *Vault, in *Attributes, now time.Time) Attributes {
-	a := v.newAttributes(in, now)
+func keyAttributes(v *store.Vault, in *store.Attributes, now time.Time) store.Attributes {
+	a := v.NewAttributes(in, now)
 	if a.Exportable == nil {
 		f := false
 		a.Exportable = &f
@@ -172,13 +152,13 @@ func keyAttributes(v *Vault, in *Attributes, now time.Time) Attributes {
 }
 
 // checkKeyNameFree refuses a name that is soft-deleted or backs a certificate.
-func checkKeyNameFree(v *Vault, name string) error {
+func checkKeyNameFree(v *store.Vault, name string) error {
 	obj := v.Keys[name]
 	if obj != nil && obj.Deleted != nil {
-		return ErrDeletedButRecoverable(KindKey, name)
+		return kverr.ErrDeletedButRecoverable(store.KindKey, name)
 	}
 	if obj != nil && obj.Latest() != nil && obj.Latest().Managed {
-		return ErrConflict("Key %s is managed by certificate %s; change it through the certificate.", name, name)
+		return kverr.ErrConflict("Key %s is managed by certificate %s; change it through the certificate.", name, name)
 	}
 	return nil
 }
@@ -193,7 +173,7 @@ func createKey(c *Call) (int, any, error) {
 		return 0, nil, err
 	}
 	// Refuse a taken name before spending time on key generation.
-	if err := c.View(func(v *Vault) error { return checkKeyNameFree(v, name) }); err != nil {
+	if err := c.View(func(v *store.Vault) error { return checkKeyNameFree(v, name) }); err != nil {
 		return 0, nil, err
 	}
 	key, err := kvcrypto.Generate(kvcrypto.GenerateOptions{Kty: req.Kty, Size: req.KeySize, PublicExponent: req.PublicExponent, Curve: req.Curve, Ops: req.KeyOps})
@@ -204,9 +184,9 @@ func createKey(c *Call) (int, any, error) {
 }
 
 // addKeyVersion stores key as the newest version of name and renders it.
-func (c *Call) addKeyVersion(name string, key *kvcrypto.Key, attrs *Attributes, tags map[string]string) (int, any, error) {
+func (c *Call) addKeyVersion(name string, key *kvcrypto.Key, attrs *store.Attributes, tags map[string]string) (int, any, error) {
 	var out keyBundle
-	err := c.Update(func(v *Vault) error {
+	err := c.Update(func(v *store.Vault) error {
 		if err := checkKeyNameFree(v, name); err != nil {
 			return err
 		}
@@ -216,7 +196,7 @@ func (c *Call) addKeyVersion(name string, key *kvcrypto.Key, attrs *Attributes, 
 		}
 		obj := v.Keys[name]
 		if obj == nil {
-			obj = &Object[KeyVersion]{Name: name}
+			obj = &store.Object[store.KeyVersion]{Name: name}
 			v.Keys[name] = obj
 		}
 		obj.Versions = append(obj.Versions, ver)
@@ -229,7 +209,7 @@ func (c *Call) addKeyVersion(name string, key *kvcrypto.Key, attrs *Attributes, 
 type importKeyRequest struct {
 	Key           *kvcrypto.JWK     `json:"key"`
 	HSM           bool              `json:"Hsm"`
-	Attributes    *Attributes       `json:"attributes"`
+	Attributes    *store.Attributes `json:"attributes"`
 	Tags          map[string]string `json:"tags"`
 	ReleasePolicy json.RawMessage   `json:"release_policy"`
 }
@@ -251,14 +231,14 @@ func importKey(c *Call) (int, any, error) {
 }
 
 // liveKeyVersion finds a readable version of a live key, or the service's error.
-func liveKeyVersion(v *Vault, name, version string) (*Object[KeyVersion], *KeyVersion, error) {
+func liveKeyVersion(v *store.Vault, name, version string) (*store.Object[store.KeyVersion], *store.KeyVersion, error) {
 	obj := v.Keys[name]
 	if !obj.Live() {
-		return nil, nil, ErrNotFound(KindKey, name, version)
+		return nil, nil, kverr.ErrNotFound(store.KindKey, name, version)
 	}
 	ver := obj.Version(version)
 	if ver == nil {
-		return nil, nil, ErrNotFound(KindKey, name, version)
+		return nil, nil, kverr.ErrNotFound(store.KindKey, name, version)
 	}
 	return obj, ver, nil
 }
@@ -266,7 +246,7 @@ func liveKeyVersion(v *Vault, name, version string) (*Object[KeyVersion], *KeyVe
 func getKey(c *Call) (int, any, error) {
 	name, version := c.Name(), c.VersionParam()
 	var out keyBundle
-	err := c.View(func(v *Vault) error {
+	err := c.View(func(v *store.Vault) error {
 		obj, ver, err := liveKeyVersion(v, name, version)
 		if err != nil {
 			return err
@@ -279,7 +259,7 @@ func getKey(c *Call) (int, any, error) {
 
 type updateKeyRequest struct {
 	KeyOps        []string           `json:"key_ops"`
-	Attributes    *Attributes        `json:"attributes"`
+	Attributes    *store.Attributes  `json:"attributes"`
 	Tags          *map[string]string `json:"tags"`
 	ReleasePolicy json.RawMessage    `json:"release_policy"`
 }
@@ -299,7 +279,7 @@ func updateKey(c *Call) (int, any, error) {
 		return 0, nil, err
 	}
 	var out keyBundle
-	err := c.Update(func(v *Vault) error {
+	err := c.Update(func(v *store.Vault) error {
 		obj, ver, err := liveKeyVersion(v, name, version)
 		if err != nil {
 			return err
@@ -323,7 +303,7 @@ func updateKey(c *Call) (int, any, error) {
 		if req.Tags != nil {
 			ver.Tags = *req.Tags
 		}
-		ver.Attributes.patch(req.Attributes, c.Now)
+		ver.Attributes.Patch(req.Attributes, c.Now)
 		out, err = c.renderKey(obj, ver, true)
 		return err
 	})
@@ -332,8 +312,8 @@ func updateKey(c *Call) (int, any, error) {
 
 func listKeys(c *Call) (int, any, error) {
 	var items []any
-	err := c.View(func(v *Vault) error {
-		for _, n := range sortedNames(v.Keys) {
+	err := c.View(func(v *store.Vault) error {
+		for _, n := range store.SortedNames(v.Keys) {
 			obj := v.Keys[n]
 			if obj.Live() {
 				b, _ := c.renderKey(obj, obj.Latest(), false)
@@ -352,10 +332,10 @@ func listKeys(c *Call) (int, any, error) {
 func listKeyVersions(c *Call) (int, any, error) {
 	name := c.Name()
 	var items []any
-	err := c.View(func(v *Vault) error {
+	err := c.View(func(v *store.Vault) error {
 		obj := v.Keys[name]
 		if !obj.Live() {
-			return ErrNotFound(KindKey, name, "")
+			return kverr.ErrNotFound(store.KindKey, name, "")
 		}
 		for _, ver := range obj.Versions {
 			b, _ := c.renderKey(obj, ver, false)
@@ -372,15 +352,15 @@ func listKeyVersions(c *Call) (int, any, error) {
 func deleteKey(c *Call) (int, any, error) {
 	name := c.Name()
 	var out keyBundle
-	err := c.Update(func(v *Vault) error {
+	err := c.Update(func(v *store.Vault) error {
 		obj := v.Keys[name]
 		if !obj.Live() {
-			return ErrNotFound(KindKey, name, "")
+			return kverr.ErrNotFound(store.KindKey, name, "")
 		}
 		if obj.Latest().Managed {
-			return ErrConflict("Key %s backs certificate %s; delete the certificate instead.", name, name)
+			return kverr.ErrConflict("Key %s backs certificate %s; delete the certificate instead.", name, name)
 		}
-		obj.Deleted = v.softDelete(c.Now)
+		obj.Deleted = v.SoftDelete(c.Now)
 		var err error
 		out, err = c.renderKey(obj, obj.Latest(), true)
 		return err
@@ -390,8 +370,8 @@ func deleteKey(c *Call) (int, any, error) {
 
 func listDeletedKeys(c *Call) (int, any, error) {
 	var items []any
-	err := c.View(func(v *Vault) error {
-		for _, n := range sortedNames(v.Keys) {
+	err := c.View(func(v *store.Vault) error {
+		for _, n := range store.SortedNames(v.Keys) {
 			obj := v.Keys[n]
 			if obj.Deleted != nil && !obj.Latest().Managed {
 				b, _ := c.renderKey(obj, obj.Latest(), false)
@@ -409,13 +389,13 @@ func listDeletedKeys(c *Call) (int, any, error) {
 
 // deletedKey finds a soft-deleted key that is not the key of a certificate (those are
 // recovered and purged with their certificate).
-func deletedKey(v *Vault, name string) (*Object[KeyVersion], error) {
+func deletedKey(v *store.Vault, name string) (*store.Object[store.KeyVersion], error) {
 	obj := v.Keys[name]
 	if obj == nil || obj.Deleted == nil {
-		return nil, ErrDeletedNotFound(KindKey, name)
+		return nil, kverr.ErrDeletedNotFound(store.KindKey, name)
 	}
 	if obj.Latest().Managed {
-		return nil, ErrConflict("Key %s backs certificate %s; recover or purge the certificate instead.", name, name)
+		return nil, kverr.ErrConflict("Key %s backs certificate %s; recover or purge the certificate instead.", name, name)
 	}
 	return obj, nil
 }
@@ -423,10 +403,10 @@ func deletedKey(v *Vault, name string) (*Object[KeyVersion], error) {
 func getDeletedKey(c *Call) (int, any, error) {
 	name := c.Name()
 	var out keyBundle
-	err := c.View(func(v *Vault) error {
+	err := c.View(func(v *store.Vault) error {
 		obj := v.Keys[name]
 		if obj == nil || obj.Deleted == nil {
-			return ErrDeletedNotFound(KindKey, name)
+			return kverr.ErrDeletedNotFound(store.KindKey, name)
 		}
 		var err error
 		out, err = c.renderKey(obj, obj.Latest(), true)
@@ -438,7 +418,7 @@ func getDeletedKey(c *Call) (int, any, error) {
 func recoverDeletedKey(c *Call) (int, any, error) {
 	name := c.Name()
 	var out keyBundle
-	err := c.Update(func(v *Vault) error {
+	err := c.Update(func(v *store.Vault) error {
 		obj, err := deletedKey(v, name)
 		if err != nil {
 			return err
@@ -451,19 +431,19 @@ func recoverDeletedKey(c *Call) (int, any, error) {
 }
 
 // errPurgeProtected is the 403 for purging in a vault with purge protection.
-func errPurgeProtected(kind string) *APIError {
-	return &APIError{Status: http.StatusForbidden, Code: "Forbidden", InnerCode: "PurgeProtectionEnabled",
+func errPurgeProtected(kind string) *kverr.APIError {
+	return &kverr.APIError{Status: http.StatusForbidden, Code: "Forbidden", InnerCode: "PurgeProtectionEnabled",
 		Message: "Operation purge is not allowed: the vault has purge protection enabled; the " + kind + " is purged when its retention ends."}
 }
 
 func purgeDeletedKey(c *Call) (int, any, error) {
 	name := c.Name()
-	err := c.Update(func(v *Vault) error {
+	err := c.Update(func(v *store.Vault) error {
 		if _, err := deletedKey(v, name); err != nil {
 			return err
 		}
 		if v.PurgeProtection {
-			return errPurgeProtected(KindKey)
+			return errPurgeProtected(store.KindKey)
 		}
 		delete(v.Keys, name)
 		return nil
@@ -474,16 +454,16 @@ func purgeDeletedKey(c *Call) (int, any, error) {
 func backupKey(c *Call) (int, any, error) {
 	name := c.Name()
 	var blob string
-	err := c.View(func(v *Vault) error {
+	err := c.View(func(v *store.Vault) error {
 		obj := v.Keys[name]
 		if !obj.Live() {
-			return ErrNotFound(KindKey, name, "")
+			return kverr.ErrNotFound(store.KindKey, name, "")
 		}
 		if obj.Latest().Managed {
-			return ErrConflict("Key %s backs certificate %s; back up the certificate instead.", name, name)
+			return kverr.ErrConflict("Key %s backs certificate %s; back up the certificate instead.", name, name)
 		}
 		var err error
-		blob, err = c.srv.sealBackup(KindKey, v.TenantID, obj)
+		blob, err = c.p.sealBackup(store.KindKey, v.TenantID, obj)
 		return err
 	})
 	return http.StatusOK, map[string]string{"value": blob}, err
@@ -494,20 +474,20 @@ func restoreKey(c *Call) (int, any, error) {
 	if err := c.Decode(&req); err != nil {
 		return 0, nil, err
 	}
-	var obj Object[KeyVersion]
-	if err := c.srv.openBackup(KindKey, c.Server().store.vaultTenant(c.Vault), req.Value, &obj); err != nil {
+	var obj store.Object[store.KeyVersion]
+	if err := c.p.openBackup(store.KindKey, c.p.Store.VaultTenant(c.Vault), req.Value, &obj); err != nil {
 		return 0, nil, err
 	}
 	if len(obj.Versions) == 0 {
-		return 0, nil, ErrBadParameter("The key backup holds no versions.")
+		return 0, nil, kverr.ErrBadParameter("The key backup holds no versions.")
 	}
 	var out keyBundle
-	err := c.Update(func(v *Vault) error {
+	err := c.Update(func(v *store.Vault) error {
 		if cur := v.Keys[obj.Name]; cur != nil {
 			if cur.Deleted != nil {
-				return ErrDeletedButRecoverable(KindKey, obj.Name)
+				return kverr.ErrDeletedButRecoverable(store.KindKey, obj.Name)
 			}
-			return ErrConflict("Key %s already exists; delete and purge it before restoring a backup of it.", obj.Name)
+			return kverr.ErrConflict("Key %s already exists; delete and purge it before restoring a backup of it.", obj.Name)
 		}
 		obj.Deleted = nil
 		v.Keys[obj.Name] = &obj
@@ -524,10 +504,10 @@ func rotateKey(c *Call) (int, any, error) {
 	name := c.Name()
 	var opts kvcrypto.GenerateOptions
 	var tags map[string]string
-	err := c.View(func(v *Vault) error {
+	err := c.View(func(v *store.Vault) error {
 		obj := v.Keys[name]
 		if !obj.Live() {
-			return ErrNotFound(KindKey, name, "")
+			return kverr.ErrNotFound(store.KindKey, name, "")
 		}
 		if err := checkKeyNameFree(v, name); err != nil {
 			return err

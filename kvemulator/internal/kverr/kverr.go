@@ -1,4 +1,6 @@
-package kvemulator
+// Package kverr holds the Key Vault service's error shapes the emulator answers
+// with, and the JSON writer every listener uses.
+package kverr
 
 import (
 	"encoding/json"
@@ -47,20 +49,15 @@ func (e *APIError) MarshalJSON() ([]byte, error) {
 	}{w})
 }
 
-// Kind names as they appear in paths, permissions and error codes.
-const (
-	KindSecret      = "secret"
-	KindKey         = "key"
-	KindCertificate = "certificate"
-)
-
-func kindTitle(kind string) string {
+// KindTitle is a kind name ("secret", "key", "certificate") as it starts an
+// error code ("SecretNotFound").
+func KindTitle(kind string) string {
 	switch kind {
-	case KindSecret:
+	case "secret":
 		return "Secret"
-	case KindKey:
+	case "key":
 		return "Key"
-	case KindCertificate:
+	case "certificate":
 		return "Certificate"
 	}
 	return kind
@@ -77,26 +74,26 @@ func ErrNotFound(kind, name, version string) *APIError {
 	if version != "" {
 		what = name + "/" + version
 	}
-	return &APIError{Status: http.StatusNotFound, Code: kindTitle(kind) + "NotFound",
+	return &APIError{Status: http.StatusNotFound, Code: KindTitle(kind) + "NotFound",
 		Message: fmt.Sprintf("A %s with (name/id) %s was not found in this key vault. If you recently deleted this %s you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182", kind, what, kind)}
 }
 
 // ErrDeletedNotFound is 404 for a name that is not in the soft-deleted state.
 func ErrDeletedNotFound(kind, name string) *APIError {
-	return &APIError{Status: http.StatusNotFound, Code: kindTitle(kind) + "NotFound",
-		Message: fmt.Sprintf("Deleted %s %s not found", kindTitle(kind), name)}
+	return &APIError{Status: http.StatusNotFound, Code: KindTitle(kind) + "NotFound",
+		Message: fmt.Sprintf("Deleted %s %s not found", KindTitle(kind), name)}
 }
 
 // ErrDisabled is 403 Forbidden with inner SecretDisabled / KeyDisabled / CertificateDisabled.
 func ErrDisabled(kind, op string) *APIError {
-	return &APIError{Status: http.StatusForbidden, Code: "Forbidden", InnerCode: kindTitle(kind) + "Disabled",
+	return &APIError{Status: http.StatusForbidden, Code: "Forbidden", InnerCode: KindTitle(kind) + "Disabled",
 		Message: fmt.Sprintf("Operation %s is not allowed on a disabled %s.", op, kind)}
 }
 
 // ErrDeletedButRecoverable is 409 for reusing the name of a soft-deleted object.
 func ErrDeletedButRecoverable(kind, name string) *APIError {
 	return &APIError{Status: http.StatusConflict, Code: "Conflict", InnerCode: "ObjectIsDeletedButRecoverable",
-		Message: fmt.Sprintf("%s %s is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the %s can only be recovered or purged.", kindTitle(kind), name, kind)}
+		Message: fmt.Sprintf("%s %s is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the %s can only be recovered or purged.", KindTitle(kind), name, kind)}
 }
 
 // ErrConflict is a plain 409 (for example restoring over an existing name).
@@ -116,10 +113,10 @@ func ErrMissingToken() *APIError {
 }
 
 // ErrForbidden is 403 for an identity whose access policy lacks the permission.
-func ErrForbidden(p *Principal, kind, perm, vault string) *APIError {
+func ErrForbidden(appID, objectID, issuer, kind, perm, vault string) *APIError {
 	return &APIError{Status: http.StatusForbidden, Code: "Forbidden", InnerCode: "AccessDenied",
 		Message: fmt.Sprintf("The user, group or application 'appid=%s;oid=%s;iss=%s' does not have %ss %s permission on key vault '%s;location=local'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287",
-			p.AppID, p.ObjectID, p.Issuer, kind, perm, vault)}
+			appID, objectID, issuer, kind, perm, vault)}
 }
 
 // ErrThrottled is 429 Throttled with Retry-After.
@@ -139,10 +136,19 @@ func ErrVaultNotFound(vault string) *APIError {
 		Message: fmt.Sprintf("Vault %q does not exist in this emulator; declare it under vaults: in the seed or create it with the admin API.", vault)}
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// WriteJSON writes v as the JSON body with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	if v != nil {
 		_ = json.NewEncoder(w).Encode(v)
 	}
+}
+
+// Truncate shortens request data quoted in a message.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

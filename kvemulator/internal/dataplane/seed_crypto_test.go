@@ -1,9 +1,10 @@
-package kvemulator
+package dataplane
 
 import (
 	"crypto"
 	"crypto/x509"
 	"encoding/json"
+	"github.com/kvcsi/kvcsi/kvemulator/internal/seed"
 	"os"
 	"strings"
 	"testing"
@@ -13,11 +14,11 @@ import (
 )
 
 func TestSeedKeysAndCertificates(t *testing.T) {
-	pemValue, err := os.ReadFile("kvcrypto/testdata/rsa.pem")
+	pemValue, err := os.ReadFile("../../kvcrypto/testdata/rsa.pem")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pfx, err := os.ReadFile("kvcrypto/testdata/rsa-password.pfx64")
+	pfx, err := os.ReadFile("../../kvcrypto/testdata/rsa-password.pfx64")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,11 +41,11 @@ func TestSeedKeysAndCertificates(t *testing.T) {
           - {pem: ` + string(quoted) + `}
           - {pfx: ` + string(pfxQuoted) + `, password: s3cret-pfx}
 `
-	sd, err := ParseSeed([]byte(yaml))
+	sd, err := seed.Parse([]byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := sd.build(time.Now())
+	st, err := Build(sd, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,13 +103,13 @@ func TestSeedCryptoErrorsNameTheField(t *testing.T) {
 		{"unsupported curve", "vaults: [{name: kv1, keys: [{name: k, versions: [{kty: EC, crv: P-256K}]}]}]", "crv P-256K"},
 		{"bad key version", "vaults: [{name: kv1, keys: [{name: k, versions: [{kty: EC, version: v1}]}]}]", `version "v1"`},
 		{"certificate without subject", "vaults: [{name: kv1, certificates: [{name: c, versions: [{kty: RSA}]}]}]", "certificates[0] (c) versions[0]: subject is required"},
-		{"wrong pfx password", "vaults: [{name: kv1, certificates: [{name: c, versions: [{pfx: " + mustRead(t, "kvcrypto/testdata/rsa-password.pfx64") + ", password: nope}]}]}]", "password in pwd is incorrect"},
+		{"wrong pfx password", "vaults: [{name: kv1, certificates: [{name: c, versions: [{pfx: " + mustRead(t, "../../kvcrypto/testdata/rsa-password.pfx64") + ", password: nope}]}]}]", "password in pwd is incorrect"},
 		{"certificate over a key", "vaults: [{name: kv1, keys: [{name: c, versions: [{kty: EC}]}], certificates: [{name: c, versions: [{subject: CN=c}]}]}]", "A key named c exists"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sd, err := ParseSeed([]byte(tc.yaml))
+			sd, err := seed.Parse([]byte(tc.yaml))
 			if err == nil {
-				_, err = sd.build(time.Now())
+				_, err = Build(sd, time.Now())
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want it to mention %q", err, tc.want)

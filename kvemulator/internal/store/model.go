@@ -1,4 +1,6 @@
-package kvemulator
+// Package Store is the emulated world (tenants, identities, vaults and their
+// objects) behind one lock, with its atomic persistence.
+package store
 
 import (
 	"crypto/rand"
@@ -8,9 +10,16 @@ import (
 	"time"
 )
 
+// Kind names as they appear in paths, permissions and error codes.
+const (
+	KindSecret      = "secret"
+	KindKey         = "key"
+	KindCertificate = "certificate"
+)
+
 // State is the whole emulated world: the directory (tenants and identities)
 // and the vaults. It is what snapshots and persistence serialize, so every
-// field is plain data. One mutex in store guards all of it.
+// field is plain data. One mutex in Store guards all of it.
 type State struct {
 	Tenants       []Tenant          `json:"tenants"`
 	Identities    []*Identity       `json:"identities"`
@@ -113,7 +122,7 @@ type Attributes struct {
 	Expires         *int64 `json:"exp,omitempty"`
 	Created         int64  `json:"created,omitempty"`
 	Updated         int64  `json:"updated,omitempty"`
-	RecoveryLevel   string `json:"recoveryLevel,omitempty"`
+	RecoveryLevel   string `json:"RecoveryLevel,omitempty"`
 	RecoverableDays int    `json:"recoverableDays,omitempty"`
 	Exportable      *bool  `json:"exportable,omitempty"` // keys only
 }
@@ -202,8 +211,8 @@ func (o *Object[V]) Version(id string) *V {
 // Live reports whether the object exists and is not soft-deleted.
 func (o *Object[V]) Live() bool { return o != nil && o.Deleted == nil && len(o.Versions) > 0 }
 
-// sortedNames returns map keys in a stable order for listing.
-func sortedNames[V any](m map[string]*Object[V]) []string {
+// SortedNames returns map keys in a stable order for listing.
+func SortedNames[V any](m map[string]*Object[V]) []string {
 	names := make([]string, 0, len(m))
 	for n := range m {
 		names = append(names, n)
@@ -212,8 +221,8 @@ func sortedNames[V any](m map[string]*Object[V]) []string {
 	return names
 }
 
-// newVault returns an empty vault with the service defaults.
-func newVault(name, tenant string) *Vault {
+// NewVault returns an empty vault with the service defaults.
+func NewVault(name, tenant string) *Vault {
 	return &Vault{
 		Name:                    name,
 		TenantID:                tenant,
@@ -224,8 +233,8 @@ func newVault(name, tenant string) *Vault {
 	}
 }
 
-// recoveryLevel is what the service reports for a soft-delete vault.
-func (v *Vault) recoveryLevel() string {
+// RecoveryLevel is what the service reports for a soft-delete vault.
+func (v *Vault) RecoveryLevel() string {
 	if v.PurgeProtection {
 		return "Recoverable"
 	}
@@ -234,7 +243,7 @@ func (v *Vault) recoveryLevel() string {
 
 // patch applies the attributes an update request sets (enabled, nbf, exp)
 // and stamps updated; attributes the request leaves out keep their values.
-func (a *Attributes) patch(in *Attributes, now time.Time) {
+func (a *Attributes) Patch(in *Attributes, now time.Time) {
 	if in != nil {
 		if in.Enabled != nil {
 			a.Enabled = in.Enabled
@@ -249,9 +258,9 @@ func (a *Attributes) patch(in *Attributes, now time.Time) {
 	a.Updated = now.Unix()
 }
 
-// newAttributes stamps created/updated and the vault's recovery settings on
+// NewAttributes stamps created/updated and the vault's recovery settings on
 // attributes taken from a request.
-func (v *Vault) newAttributes(in *Attributes, now time.Time) Attributes {
+func (v *Vault) NewAttributes(in *Attributes, now time.Time) Attributes {
 	var a Attributes
 	if in != nil {
 		a.Enabled, a.NotBefore, a.Expires, a.Exportable = in.Enabled, in.NotBefore, in.Expires, in.Exportable
@@ -261,12 +270,12 @@ func (v *Vault) newAttributes(in *Attributes, now time.Time) Attributes {
 		a.Enabled = &t
 	}
 	a.Created, a.Updated = now.Unix(), now.Unix()
-	a.RecoveryLevel = v.recoveryLevel()
+	a.RecoveryLevel = v.RecoveryLevel()
 	a.RecoverableDays = v.SoftDeleteRetentionDays
 	return a
 }
 
-// softDelete marks an object deleted with the vault's retention.
-func (v *Vault) softDelete(now time.Time) *Deletion {
+// SoftDelete marks an object deleted with the vault's retention.
+func (v *Vault) SoftDelete(now time.Time) *Deletion {
 	return &Deletion{DeletedDate: now.Unix(), ScheduledPurgeDate: now.Add(time.Duration(v.SoftDeleteRetentionDays) * 24 * time.Hour).Unix()}
 }

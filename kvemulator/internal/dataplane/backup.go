@@ -1,4 +1,4 @@
-package kvemulator
+package dataplane
 
 import (
 	"crypto/aes"
@@ -8,6 +8,8 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+
+	"github.com/kvcsi/kvcsi/kvemulator/internal/kverr"
 )
 
 // Backups are opaque like the service's: the object with every version,
@@ -21,8 +23,8 @@ type backupEnvelope struct {
 	Object json.RawMessage `json:"object"`
 }
 
-func (s *Server) backupAEAD() cipher.AEAD {
-	der := x509.MarshalPKCS1PrivateKey(s.tokens.key)
+func (s *Plane) backupAEAD() cipher.AEAD {
+	der := x509.MarshalPKCS1PrivateKey(s.Tokens.Key())
 	sum := sha256.Sum256(append([]byte("kvemulator backup v1\x00"), der...))
 	blk, _ := aes.NewCipher(sum[:])
 	aead, _ := cipher.NewGCM(blk)
@@ -30,7 +32,7 @@ func (s *Server) backupAEAD() cipher.AEAD {
 }
 
 // sealBackup returns the base64url backup blob of obj.
-func (s *Server) sealBackup(kind, tenant string, obj any) (string, error) {
+func (s *Plane) sealBackup(kind, tenant string, obj any) (string, error) {
 	raw, err := json.Marshal(obj)
 	if err != nil {
 		return "", err
@@ -43,25 +45,25 @@ func (s *Server) sealBackup(kind, tenant string, obj any) (string, error) {
 }
 
 // openBackup checks and decodes a blob of the given kind into obj.
-func (s *Server) openBackup(kind, tenant, blob string, obj any) error {
+func (s *Plane) openBackup(kind, tenant, blob string, obj any) error {
 	b, err := base64.RawURLEncoding.DecodeString(blob)
 	if err != nil {
 		b, err = base64.StdEncoding.DecodeString(blob)
 	}
 	aead := s.backupAEAD()
 	if err != nil || len(b) < aead.NonceSize() {
-		return ErrBadParameter("The backup blob in \"value\" is not base64url of a %s backup made by this emulator.", kind)
+		return kverr.ErrBadParameter("The backup blob in \"value\" is not base64url of a %s backup made by this emulator.", kind)
 	}
 	plain, err := aead.Open(nil, b[:aead.NonceSize()], b[aead.NonceSize():], []byte(kind))
 	if err != nil {
-		return ErrBadParameter("The backup blob in \"value\" is not a %s backup made by this emulator (or it was altered).", kind)
+		return kverr.ErrBadParameter("The backup blob in \"value\" is not a %s backup made by this emulator (or it was altered).", kind)
 	}
 	var env backupEnvelope
 	if err := json.Unmarshal(plain, &env); err != nil || env.Kind != kind {
-		return ErrBadParameter("The backup blob in \"value\" is not a %s backup.", kind)
+		return kverr.ErrBadParameter("The backup blob in \"value\" is not a %s backup.", kind)
 	}
 	if err := json.Unmarshal(env.Object, obj); err != nil {
-		return ErrBadParameter("The backup blob in \"value\" is damaged: %v", err)
+		return kverr.ErrBadParameter("The backup blob in \"value\" is damaged: %v", err)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package kvemulator
+package entra
 
 import (
 	"crypto/sha256"
@@ -8,6 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kvcsi/kvcsi/kvemulator/internal/faults"
+	"github.com/kvcsi/kvcsi/kvemulator/internal/kverr"
+	"github.com/kvcsi/kvcsi/kvemulator/internal/store"
 )
 
 // Managed identity endpoints on plain HTTP, as on a VM or in App Service:
@@ -16,41 +20,41 @@ import (
 // (/host/token/ with podns/podname headers).
 
 const (
-	imdsTokenPath       = "/metadata/identity/oauth2/token"
-	appServiceTokenPath = "/msi/token"
+	IMDSTokenPath       = "/metadata/identity/oauth2/token"
+	AppServiceTokenPath = "/msi/token"
 	nmiTokenPath        = "/host/token/"
 )
 
-func (s *Server) msiHandler() http.Handler {
+func (s *Service) MSIHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+imdsTokenPath, s.imdsToken)
-	mux.HandleFunc("GET "+appServiceTokenPath, s.appServiceToken)
+	mux.HandleFunc("GET "+IMDSTokenPath, s.imdsToken)
+	mux.HandleFunc("GET "+AppServiceTokenPath, s.appServiceToken)
 	mux.HandleFunc("GET "+nmiTokenPath, s.nmiToken)
 	mux.HandleFunc("GET /host/token", s.nmiToken)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": r.URL.Path + " is not a managed identity endpoint of this emulator"})
+		kverr.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": r.URL.Path + " is not a managed identity endpoint of this emulator"})
 	})
 	return mux
 }
 
 // identityHeader is the secret App Service puts in IDENTITY_HEADER; derived
 // from the signing key so it is stable across restarts with persistence.
-func (s *Server) identityHeader() string {
-	sum := sha256.Sum256(append([]byte("kvemulator identity header\x00"), s.tokens.key.N.Bytes()...))
+func (s *Service) IdentityHeader() string {
+	sum := sha256.Sum256(append([]byte("kvemulator identity header\x00"), s.Tokens.key.N.Bytes()...))
 	return hex.EncodeToString(sum[:16])
 }
 
 func msiError(w http.ResponseWriter, status int, code, desc string) {
-	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+	kverr.WriteJSON(w, status, map[string]string{"error": code, "error_description": desc})
 }
 
 // selectManaged finds the managed identity a request names by client id,
 // object id or resource id; with no selector, the default (or only) one.
-func (s *Server) selectManaged(clientID, objectID, resID string) (Identity, string) {
-	var found []Identity
-	_ = s.store.view(func(st *State) error {
+func (s *Service) selectManaged(clientID, objectID, resID string) (store.Identity, string) {
+	var found []store.Identity
+	_ = s.Store.View(func(st *store.State) error {
 		for _, id := range st.Identities {
-			if id.Type != IdentityManaged {
+			if id.Type != store.IdentityManaged {
 				continue
 			}
 			switch {
@@ -74,7 +78,7 @@ func (s *Server) selectManaged(clientID, objectID, resID string) (Identity, stri
 	})
 	if clientID != "" || objectID != "" || resID != "" {
 		if len(found) == 0 {
-			return Identity{}, "Identity not found"
+			return store.Identity{}, "Identity not found"
 		}
 		return found[0], ""
 	}
@@ -87,18 +91,18 @@ func (s *Server) selectManaged(clientID, objectID, resID string) (Identity, stri
 		return found[0], ""
 	}
 	if len(found) == 0 {
-		return Identity{}, "Identity not found: no managed identity is assigned (declare one with type: managedIdentity in the seed)"
+		return store.Identity{}, "Identity not found: no managed identity is assigned (declare one with type: managedIdentity in the seed)"
 	}
-	return Identity{}, "Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request"
+	return store.Identity{}, "Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request"
 }
 
-func (s *Server) issueManaged(id Identity, resource string) (string, time.Time, error) {
-	return s.tokens.issue(id, strings.TrimSuffix(resource, "/.default"), s.tokenTTL(), time.Now())
+func (s *Service) issueManaged(id store.Identity, resource string) (string, time.Time, error) {
+	return s.Tokens.Issue(id, strings.TrimSuffix(resource, "/.default"), s.tokenTTL(), time.Now())
 }
 
-func (s *Server) imdsToken(w http.ResponseWriter, r *http.Request) {
+func (s *Service) imdsToken(w http.ResponseWriter, r *http.Request) {
 	status, who := http.StatusOK, ""
-	defer func() { s.counters.add(CounterKey{Op: "IMDSToken", Identity: who, Status: status}) }()
+	defer func() { s.Counters.Add(faults.CounterKey{Op: "IMDSToken", Identity: who, Status: status}) }()
 	q := r.URL.Query()
 	if !strings.EqualFold(r.Header.Get("Metadata"), "true") {
 		status = http.StatusBadRequest
@@ -135,17 +139,17 @@ func (s *Server) imdsToken(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now().Unix()
 	ttl := strconv.FormatInt(exp.Unix()-now, 10)
-	writeJSON(w, http.StatusOK, map[string]string{
+	kverr.WriteJSON(w, http.StatusOK, map[string]string{
 		"access_token": tok, "client_id": id.ClientID, "expires_in": ttl, "ext_expires_in": ttl,
 		"expires_on": strconv.FormatInt(exp.Unix(), 10), "not_before": strconv.FormatInt(now, 10),
 		"resource": resource, "token_type": "Bearer",
 	})
 }
 
-func (s *Server) appServiceToken(w http.ResponseWriter, r *http.Request) {
+func (s *Service) appServiceToken(w http.ResponseWriter, r *http.Request) {
 	status, who := http.StatusOK, ""
-	defer func() { s.counters.add(CounterKey{Op: "AppServiceToken", Identity: who, Status: status}) }()
-	if subtle.ConstantTimeCompare([]byte(r.Header.Get("X-IDENTITY-HEADER")), []byte(s.identityHeader())) != 1 {
+	defer func() { s.Counters.Add(faults.CounterKey{Op: "AppServiceToken", Identity: who, Status: status}) }()
+	if subtle.ConstantTimeCompare([]byte(r.Header.Get("X-IDENTITY-HEADER")), []byte(s.IdentityHeader())) != 1 {
 		status = http.StatusUnauthorized
 		msiError(w, status, "invalid_request", "The X-IDENTITY-HEADER header is missing or does not match IDENTITY_HEADER")
 		return
@@ -178,7 +182,7 @@ func (s *Server) appServiceToken(w http.ResponseWriter, r *http.Request) {
 		msiError(w, status, "server_error", "signing the token failed")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{
+	kverr.WriteJSON(w, http.StatusOK, map[string]string{
 		"access_token": tok, "expires_on": strconv.FormatInt(exp.Unix(), 10), "resource": resource,
 		"token_type": "Bearer", "client_id": id.ClientID,
 	})
@@ -186,9 +190,9 @@ func (s *Server) appServiceToken(w http.ResponseWriter, r *http.Request) {
 
 // nmiToken is aad-pod-identity's NMI: the pod is named by headers and mapped
 // to an identity through podIdentities in the seed.
-func (s *Server) nmiToken(w http.ResponseWriter, r *http.Request) {
+func (s *Service) nmiToken(w http.ResponseWriter, r *http.Request) {
 	status, who := http.StatusOK, ""
-	defer func() { s.counters.add(CounterKey{Op: "NMIToken", Identity: who, Status: status}) }()
+	defer func() { s.Counters.Add(faults.CounterKey{Op: "NMIToken", Identity: who, Status: status}) }()
 	ns, pod := r.Header.Get("podns"), r.Header.Get("podname")
 	resource := r.URL.Query().Get("resource")
 	if ns == "" || pod == "" || resource == "" {
@@ -197,7 +201,7 @@ func (s *Server) nmiToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var name string
-	_ = s.store.view(func(st *State) error {
+	_ = s.Store.View(func(st *store.State) error {
 		for _, pi := range st.PodIdentities {
 			if pi.Namespace == ns && (pi.Pod == pod || pi.Pod == "*") {
 				name = pi.Identity
@@ -207,7 +211,7 @@ func (s *Server) nmiToken(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	clientID := r.URL.Query().Get("clientid")
-	id, ok := s.store.identityBy(func(i *Identity) bool {
+	id, ok := s.Store.IdentityBy(func(i *store.Identity) bool {
 		return i.Name == name && (clientID == "" || strings.EqualFold(i.ClientID, clientID))
 	})
 	if name == "" || !ok {
@@ -223,7 +227,7 @@ func (s *Server) nmiToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now().Unix()
-	writeJSON(w, http.StatusOK, map[string]any{
+	kverr.WriteJSON(w, http.StatusOK, map[string]any{
 		"token": map[string]string{
 			"access_token": tok, "refresh_token": "", "expires_in": strconv.FormatInt(exp.Unix()-now, 10),
 			"expires_on": strconv.FormatInt(exp.Unix(), 10), "not_before": strconv.FormatInt(now, 10),

@@ -1,4 +1,6 @@
-package kvemulator
+// Package faults holds the emulator's run-time knobs: request counters,
+// injected fault rules and the service's throttling limits.
+package faults
 
 import (
 	"encoding/json"
@@ -8,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/kvcsi/kvcsi/kvemulator/internal/kverr"
 )
 
 func itoa(i int) string { return strconv.Itoa(i) }
@@ -28,12 +32,12 @@ type Counter struct {
 	Count int64 `json:"count"`
 }
 
-type counters struct {
+type Counters struct {
 	mu sync.Mutex
 	m  map[CounterKey]int64
 }
 
-func (c *counters) add(k CounterKey) {
+func (c *Counters) Add(k CounterKey) {
 	c.mu.Lock()
 	if c.m == nil {
 		c.m = map[CounterKey]int64{}
@@ -42,7 +46,7 @@ func (c *counters) add(k CounterKey) {
 	c.mu.Unlock()
 }
 
-func (c *counters) list() []Counter {
+func (c *Counters) List() []Counter {
 	c.mu.Lock()
 	out := make([]Counter, 0, len(c.m))
 	for k, n := range c.m {
@@ -68,7 +72,7 @@ func (c *counters) list() []Counter {
 	return out
 }
 
-func (c *counters) reset() {
+func (c *Counters) Reset() {
 	c.mu.Lock()
 	c.m = nil
 	c.mu.Unlock()
@@ -130,13 +134,13 @@ func (f *Fault) validate() error {
 	return nil
 }
 
-type faults struct {
+type Faults struct {
 	mu    sync.Mutex
 	rules []*Fault
 	next  int
 }
 
-func (fs *faults) add(f Fault) (Fault, error) {
+func (fs *Faults) Add(f Fault) (Fault, error) {
 	if err := f.validate(); err != nil {
 		return f, err
 	}
@@ -149,7 +153,7 @@ func (fs *faults) add(f Fault) (Fault, error) {
 	return f, nil
 }
 
-func (fs *faults) list() []Fault {
+func (fs *Faults) List() []Fault {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	out := make([]Fault, 0, len(fs.rules))
@@ -159,7 +163,7 @@ func (fs *faults) list() []Fault {
 	return out
 }
 
-func (fs *faults) remove(id string) bool {
+func (fs *Faults) Remove(id string) bool {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	for i, f := range fs.rules {
@@ -171,14 +175,14 @@ func (fs *faults) remove(id string) bool {
 	return false
 }
 
-func (fs *faults) clear() {
+func (fs *Faults) Clear() {
 	fs.mu.Lock()
 	fs.rules = nil
 	fs.mu.Unlock()
 }
 
 // match returns a copy of the first rule for the request and counts it.
-func (fs *faults) match(vault, object, op string) (Fault, bool) {
+func (fs *Faults) match(vault, object, op string) (Fault, bool) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	for i, f := range fs.rules {
@@ -196,7 +200,7 @@ func (fs *faults) match(vault, object, op string) (Fault, bool) {
 
 // apply injects a matching fault; it reports whether the request was answered
 // (or dropped) and must not continue.
-func (fs *faults) apply(w http.ResponseWriter, r *http.Request, vault, object, op string) bool {
+func (fs *Faults) Apply(w http.ResponseWriter, r *http.Request, vault, object, op string) bool {
 	f, ok := fs.match(vault, object, op)
 	if !ok {
 		return false
@@ -219,16 +223,16 @@ func (fs *faults) apply(w http.ResponseWriter, r *http.Request, vault, object, o
 		// HTTP/2 and wrapped writers cannot be hijacked: abort the stream.
 		panic(http.ErrAbortHandler)
 	case f.Status == http.StatusTooManyRequests:
-		e := ErrThrottled(max(f.RetryAfter, 1))
+		e := kverr.ErrThrottled(max(f.RetryAfter, 1))
 		w.Header().Set("Retry-After", itoa(e.RetryAfter))
-		writeJSON(w, e.Status, e)
+		kverr.WriteJSON(w, e.Status, e)
 		return true
 	case f.Status != 0:
-		e := &APIError{Status: f.Status, Code: http.StatusText(f.Status), Message: "Injected fault " + f.ID + "."}
+		e := &kverr.APIError{Status: f.Status, Code: http.StatusText(f.Status), Message: "Injected fault " + f.ID + "."}
 		if f.RetryAfter > 0 {
 			w.Header().Set("Retry-After", itoa(f.RetryAfter))
 		}
-		writeJSON(w, e.Status, e)
+		kverr.WriteJSON(w, e.Status, e)
 		return true
 	}
 	return false
@@ -249,7 +253,7 @@ func DefaultLimits() Limits {
 	return Limits{Enabled: true, Window: Duration(10 * time.Second), Secret: 4000, Key: 4000, KeyCreate: 20}
 }
 
-func (l Limits) validate() error {
+func (l Limits) Validate() error {
 	if l.Window <= 0 {
 		return fmt.Errorf("limits.window must be positive, e.g. \"10s\"")
 	}
@@ -261,7 +265,7 @@ func (l Limits) validate() error {
 
 // limiter counts transactions per vault and class in a sliding window of ten
 // slots. Throttled requests do not count, as in the service.
-type limiter struct {
+type Limiter struct {
 	mu      sync.Mutex
 	lim     Limits
 	windows map[string]*window
@@ -273,20 +277,20 @@ type window struct {
 	stamp [10]int64
 }
 
-func (l *limiter) set(lim Limits) {
+func (l *Limiter) Set(lim Limits) {
 	l.mu.Lock()
 	l.lim = lim
 	l.windows = nil
 	l.mu.Unlock()
 }
 
-func (l *limiter) get() Limits {
+func (l *Limiter) Get() Limits {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.lim
 }
 
-func (l *limiter) take(vault, class string) *APIError {
+func (l *Limiter) Take(vault, class string) *kverr.APIError {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.lim.Enabled {
@@ -309,14 +313,14 @@ func (l *limiter) take(vault, class string) *APIError {
 	vw, sw := l.window(vault+"\x00"+class), l.window("\x00"+class)
 	if vw.total(now) >= max || sw.total(now) >= 5*max {
 		retry := int((time.Duration(l.lim.Window) + time.Second - 1) / time.Second)
-		return ErrThrottled(max1(retry))
+		return kverr.ErrThrottled(max1(retry))
 	}
 	vw.add(now)
 	sw.add(now)
 	return nil
 }
 
-func (l *limiter) window(k string) *window {
+func (l *Limiter) window(k string) *window {
 	w := l.windows[k]
 	if w == nil {
 		w = &window{}
@@ -348,4 +352,11 @@ func max1(n int) int {
 		return 1
 	}
 	return n
+}
+
+// NewLimiter returns a limiter with lim, reading the clock with now.
+func NewLimiter(lim Limits, now func() time.Time) *Limiter {
+	l := &Limiter{now: now}
+	l.Set(lim)
+	return l
 }

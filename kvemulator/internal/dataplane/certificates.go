@@ -1,4 +1,4 @@
-package kvemulator
+package dataplane
 
 import (
 	"crypto/x509"
@@ -8,39 +8,15 @@ import (
 	"time"
 
 	"github.com/kvcsi/kvcsi/kvemulator/kvcrypto"
+
+	"github.com/kvcsi/kvcsi/kvemulator/internal/kverr"
+	"github.com/kvcsi/kvcsi/kvemulator/internal/store"
 )
 
 // Certificates data plane: create (self-signed, 202 + pending operation), import (PFX/PEM),
 // get, update, list, versions, policy, delete/recover/purge, backup/restore. Every
 // certificate version V of N has keys/N/V and secrets/N/V, both Managed, created, deleted,
 // recovered and purged together in one store update.
-
-func init() {
-	registerRoutes(
-		Route{Method: "POST", Path: "/certificates/{name}/create", Kind: KindCertificate, Permission: "create", Op: "CreateCertificate", Handler: createCertificate},
-		Route{Method: "POST", Path: "/certificates/{name}/import", Kind: KindCertificate, Permission: "import", Op: "ImportCertificate", Handler: importCertificate},
-		Route{Method: "GET", Path: "/certificates/{name}/{$}", Kind: KindCertificate, Permission: "get", Op: "GetCertificate", Handler: getCertificate},
-		Route{Method: "GET", Path: "/certificates/{name}", Kind: KindCertificate, Permission: "get", Op: "GetCertificate", Handler: getCertificate},
-		Route{Method: "GET", Path: "/certificates/{name}/{version}", Kind: KindCertificate, Permission: "get", Op: "GetCertificate", Handler: getCertificate},
-		Route{Method: "PATCH", Path: "/certificates/{name}/{$}", Kind: KindCertificate, Permission: "update", Op: "UpdateCertificate", Handler: updateCertificate},
-		Route{Method: "PATCH", Path: "/certificates/{name}/{version}", Kind: KindCertificate, Permission: "update", Op: "UpdateCertificate", Handler: updateCertificate},
-		Route{Method: "GET", Path: "/certificates", Kind: KindCertificate, Permission: "list", Op: "ListCertificates", Handler: listCertificates},
-		Route{Method: "GET", Path: "/certificates/{name}/versions", Kind: KindCertificate, Permission: "list", Op: "ListCertificateVersions", Handler: listCertificateVersions},
-		Route{Method: "GET", Path: "/certificates/{name}/policy", Kind: KindCertificate, Permission: "get", Op: "GetCertificatePolicy", Handler: getCertificatePolicy},
-		Route{Method: "PATCH", Path: "/certificates/{name}/policy", Kind: KindCertificate, Permission: "update", Op: "UpdateCertificatePolicy", Handler: updateCertificatePolicy},
-		Route{Method: "GET", Path: "/certificates/{name}/pending", Kind: KindCertificate, Permission: "get", Op: "GetCertificateOperation", Handler: getCertificateOperation},
-		Route{Method: "PATCH", Path: "/certificates/{name}/pending", Kind: KindCertificate, Permission: "update", Op: "UpdateCertificateOperation", Handler: cancelCertificateOperation},
-		Route{Method: "DELETE", Path: "/certificates/{name}/pending", Kind: KindCertificate, Permission: "delete", Op: "DeleteCertificateOperation", Handler: deleteCertificateOperation},
-		Route{Method: "DELETE", Path: "/certificates/{name}", Kind: KindCertificate, Permission: "delete", Op: "DeleteCertificate", Handler: deleteCertificate},
-		Route{Method: "GET", Path: "/deletedcertificates", Kind: KindCertificate, Permission: "list", Op: "ListDeletedCertificates", Handler: listDeletedCertificates},
-		Route{Method: "GET", Path: "/deletedcertificates/{name}", Kind: KindCertificate, Permission: "get", Op: "GetDeletedCertificate", Handler: getDeletedCertificate},
-		Route{Method: "POST", Path: "/deletedcertificates/{name}/recover", Kind: KindCertificate, Permission: "recover", Op: "RecoverDeletedCertificate", Handler: recoverDeletedCertificate},
-		Route{Method: "DELETE", Path: "/deletedcertificates/{name}", Kind: KindCertificate, Permission: "purge", Op: "PurgeDeletedCertificate", Handler: purgeDeletedCertificate},
-		Route{Method: "POST", Path: "/certificates/{name}/backup", Kind: KindCertificate, Permission: "backup", Op: "BackupCertificate", Handler: backupCertificate},
-		Route{Method: "POST", Path: "/certificates/restore", Kind: KindCertificate, Permission: "restore", Op: "RestoreCertificate", Handler: restoreCertificate},
-	)
-	seedCertificateVersion = seedCertificate
-}
 
 // certObjectExtra is Object[CertificateVersion].Extra: the policy and the last operation.
 type certObjectExtra struct {
@@ -68,7 +44,7 @@ type certOperation struct {
 	Polled bool `json:"polled,omitempty"`
 }
 
-func objectExtra(obj *Object[CertificateVersion]) certObjectExtra {
+func objectExtra(obj *store.Object[store.CertificateVersion]) certObjectExtra {
 	var x certObjectExtra
 	if len(obj.Extra) > 0 {
 		_ = json.Unmarshal(obj.Extra, &x)
@@ -76,7 +52,7 @@ func objectExtra(obj *Object[CertificateVersion]) certObjectExtra {
 	return x
 }
 
-func setObjectExtra(obj *Object[CertificateVersion], x certObjectExtra) {
+func setObjectExtra(obj *store.Object[store.CertificateVersion], x certObjectExtra) {
 	obj.Extra, _ = json.Marshal(x)
 }
 
@@ -89,7 +65,7 @@ type certBundle struct {
 	X5T         kvcrypto.Bytes    `json:"x5t,omitempty"`
 	CER         []byte            `json:"cer,omitempty"` // standard base64, as the service sends it
 	ContentType string            `json:"contentType,omitempty"`
-	Attributes  Attributes        `json:"attributes"`
+	Attributes  store.Attributes  `json:"attributes"`
 	Tags        map[string]string `json:"tags,omitempty"`
 	Policy      *kvcrypto.Policy  `json:"policy,omitempty"`
 	Pending     *struct {
@@ -103,7 +79,7 @@ type certBundle struct {
 
 // renderCertificate renders a version; full=false gives the list item (id, x5t, attributes,
 // tags); versioned=false leaves the version out of id (list of certificates).
-func (c *Call) renderCertificate(v *Vault, obj *Object[CertificateVersion], ver *CertificateVersion, full, versioned bool) certBundle {
+func (c *Call) renderCertificate(v *store.Vault, obj *store.Object[store.CertificateVersion], ver *store.CertificateVersion, full, versioned bool) certBundle {
 	sum := kvcrypto.Certificate{Chain: []*x509.Certificate{{Raw: ver.CER}}}
 	b := certBundle{ID: c.ID("certificates", obj.Name, ""), X5T: sum.X5T(), Attributes: ver.Attributes, Tags: ver.Tags}
 	if versioned {
@@ -130,7 +106,7 @@ func (c *Call) renderCertificate(v *Vault, obj *Object[CertificateVersion], ver 
 	return b
 }
 
-func (c *Call) renderPolicy(obj *Object[CertificateVersion]) *kvcrypto.Policy {
+func (c *Call) renderPolicy(obj *store.Object[store.CertificateVersion]) *kvcrypto.Policy {
 	p := objectExtra(obj).Policy
 	if p == nil {
 		return nil
@@ -151,15 +127,15 @@ func (c *Call) renderOperation(name string, op *certOperation) certOperation {
 
 // checkCertificateNameFree refuses a soft-deleted certificate name, and a name taken by a key or
 // secret that does not belong to a certificate (the service keeps the three in step).
-func checkCertificateNameFree(v *Vault, name string) error {
+func checkCertificateNameFree(v *store.Vault, name string) error {
 	if obj := v.Certificates[name]; obj != nil && obj.Deleted != nil {
-		return ErrDeletedButRecoverable(KindCertificate, name)
+		return kverr.ErrDeletedButRecoverable(store.KindCertificate, name)
 	}
 	if k := v.Keys[name]; k != nil && (k.Latest() == nil || !k.Latest().Managed) {
-		return ErrConflict("A key named %s exists; a certificate needs its name for its own key. Choose another certificate name or delete and purge the key.", name)
+		return kverr.ErrConflict("A key named %s exists; a certificate needs its name for its own key. Choose another certificate name or delete and purge the key.", name)
 	}
 	if s := v.Secrets[name]; s != nil && (s.Latest() == nil || !s.Latest().Managed) {
-		return ErrConflict("A secret named %s exists; a certificate needs its name for its own secret. Choose another certificate name or delete and purge the secret.", name)
+		return kverr.ErrConflict("A secret named %s exists; a certificate needs its name for its own secret. Choose another certificate name or delete and purge the secret.", name)
 	}
 	return nil
 }
@@ -170,13 +146,13 @@ type certWrite struct {
 	cert        *kvcrypto.Certificate
 	contentType string
 	policy      *kvcrypto.Policy
-	attrs       *Attributes
+	attrs       *store.Attributes
 	tags        map[string]string
 	op          *certOperation // nil for imports
 }
 
 // storeCertificate adds the certificate, key and secret versions with one version id.
-func storeCertificate(v *Vault, w certWrite, now time.Time) (*Object[CertificateVersion], *CertificateVersion, error) {
+func storeCertificate(v *store.Vault, w certWrite, now time.Time) (*store.Object[store.CertificateVersion], *store.CertificateVersion, error) {
 	if err := checkCertificateNameFree(v, w.name); err != nil {
 		return nil, nil, err
 	}
@@ -185,30 +161,30 @@ func storeCertificate(v *Vault, w certWrite, now time.Time) (*Object[Certificate
 	if err != nil {
 		return nil, nil, cryptoError(err)
 	}
-	if err := checkSecretValue(value); err != nil {
+	if err := CheckSecretValue(value); err != nil {
 		return nil, nil, err
 	}
-	attrs := v.newAttributes(w.attrs, now)
+	attrs := v.NewAttributes(w.attrs, now)
 	leaf := w.cert.Leaf()
 	nbf, exp := leaf.NotBefore.Unix(), leaf.NotAfter.Unix()
 	attrs.NotBefore, attrs.Expires, attrs.Exportable = &nbf, &exp, nil
-	version := NewVersionID()
+	version := store.NewVersionID()
 	var extra certVersionExtra
 	for _, c := range w.cert.Chain[1:] {
 		extra.Chain = append(extra.Chain, c.Raw)
 	}
-	cv := &CertificateVersion{Version: version, CER: leaf.Raw, Tags: w.tags, Attributes: attrs}
+	cv := &store.CertificateVersion{Version: version, CER: leaf.Raw, Tags: w.tags, Attributes: attrs}
 	cv.Extra, _ = json.Marshal(extra)
 	kv, err := newKeyVersion(w.cert.Key, attrs, nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	kv.Version, kv.Managed = version, true
-	sv := &SecretVersion{Version: version, Value: value, ContentType: w.contentType, Attributes: attrs, Managed: true}
+	sv := &store.SecretVersion{Version: version, Value: value, ContentType: w.contentType, Attributes: attrs, Managed: true}
 
 	obj := v.Certificates[w.name]
 	if obj == nil {
-		obj = &Object[CertificateVersion]{Name: w.name}
+		obj = &store.Object[store.CertificateVersion]{Name: w.name}
 		v.Certificates[w.name] = obj
 	}
 	obj.Versions = append(obj.Versions, cv)
@@ -220,13 +196,13 @@ func storeCertificate(v *Vault, w certWrite, now time.Time) (*Object[Certificate
 	setObjectExtra(obj, x)
 	kobj := v.Keys[w.name]
 	if kobj == nil {
-		kobj = &Object[KeyVersion]{Name: w.name}
+		kobj = &store.Object[store.KeyVersion]{Name: w.name}
 		v.Keys[w.name] = kobj
 	}
 	kobj.Versions = append(kobj.Versions, kv)
 	sobj := v.Secrets[w.name]
 	if sobj == nil {
-		sobj = &Object[SecretVersion]{Name: w.name}
+		sobj = &store.Object[store.SecretVersion]{Name: w.name}
 		v.Secrets[w.name] = sobj
 	}
 	sobj.Versions = append(sobj.Versions, sv)
@@ -235,7 +211,7 @@ func storeCertificate(v *Vault, w certWrite, now time.Time) (*Object[Certificate
 
 type createCertificateRequest struct {
 	Policy     *kvcrypto.Policy  `json:"policy"`
-	Attributes *Attributes       `json:"attributes"`
+	Attributes *store.Attributes `json:"attributes"`
 	Tags       map[string]string `json:"tags"`
 }
 
@@ -247,7 +223,7 @@ func createCertificate(c *Call) (int, any, error) {
 	}
 	// Without a policy, a new version of an existing certificate reuses its policy.
 	var reuse *kvcrypto.Key
-	err = c.View(func(v *Vault) error {
+	err = c.View(func(v *store.Vault) error {
 		if err := checkCertificateNameFree(v, name); err != nil {
 			return err
 		}
@@ -273,7 +249,7 @@ func createCertificate(c *Call) (int, any, error) {
 		return 0, nil, err
 	}
 	if req.Policy == nil {
-		return 0, nil, ErrBadParameter("The request body has no \"policy\"; a new certificate needs a policy with at least x509_props.subject and issuer.name \"Self\".")
+		return 0, nil, kverr.ErrBadParameter("The request body has no \"policy\"; a new certificate needs a policy with at least x509_props.subject and issuer.name \"Self\".")
 	}
 	policy := req.Policy
 	if err := policy.Normalize(); err != nil {
@@ -298,9 +274,9 @@ func createCertificate(c *Call) (int, any, error) {
 	policy.Attributes = &kvcrypto.PolicyAttrs{Enabled: ptrTo(true), Created: now, Updated: now}
 	op := &certOperation{Issuer: &kvcrypto.IssuerParams{Name: policy.Issuer.Name}, CSR: csr, Status: "inProgress",
 		StatusDetails: "Pending certificate created. Certificate request is in progress. This may take some time based on the issuer provider. Please check again later.",
-		RequestID:     NewVersionID()}
+		RequestID:     store.NewVersionID()}
 	var out certOperation
-	err = c.Update(func(v *Vault) error {
+	err = c.Update(func(v *store.Vault) error {
 		if _, _, err := storeCertificate(v, certWrite{name: name, cert: cert, contentType: policy.SecretProps.ContentType, policy: policy, attrs: req.Attributes, tags: req.Tags, op: op}, c.Now); err != nil {
 			return err
 		}
@@ -324,7 +300,7 @@ type importCertificateRequest struct {
 	Value      string            `json:"value"`
 	Password   string            `json:"pwd"`
 	Policy     *kvcrypto.Policy  `json:"policy"`
-	Attributes *Attributes       `json:"attributes"`
+	Attributes *store.Attributes `json:"attributes"`
 	Tags       map[string]string `json:"tags"`
 }
 
@@ -353,7 +329,7 @@ func importCertificate(c *Call) (int, any, error) {
 	now := c.Now.Unix()
 	policy.Attributes = &kvcrypto.PolicyAttrs{Enabled: ptrTo(true), Created: now, Updated: now}
 	var out certBundle
-	err = c.Update(func(v *Vault) error {
+	err = c.Update(func(v *store.Vault) error {
 		obj, cv, err := storeCertificate(v, certWrite{name: name, cert: cert, contentType: contentType, policy: policy, attrs: req.Attributes, tags: req.Tags}, c.Now)
 		if err != nil {
 			return err
@@ -365,14 +341,14 @@ func importCertificate(c *Call) (int, any, error) {
 }
 
 // liveCertificate finds a live certificate and one of its versions.
-func liveCertificate(v *Vault, name, version string) (*Object[CertificateVersion], *CertificateVersion, error) {
+func liveCertificate(v *store.Vault, name, version string) (*store.Object[store.CertificateVersion], *store.CertificateVersion, error) {
 	obj := v.Certificates[name]
 	if !obj.Live() {
-		return nil, nil, ErrNotFound(KindCertificate, name, version)
+		return nil, nil, kverr.ErrNotFound(store.KindCertificate, name, version)
 	}
 	ver := obj.Version(version)
 	if ver == nil {
-		return nil, nil, ErrNotFound(KindCertificate, name, version)
+		return nil, nil, kverr.ErrNotFound(store.KindCertificate, name, version)
 	}
 	return obj, ver, nil
 }
@@ -380,7 +356,7 @@ func liveCertificate(v *Vault, name, version string) (*Object[CertificateVersion
 func getCertificate(c *Call) (int, any, error) {
 	name, version := c.Name(), c.VersionParam()
 	var out certBundle
-	err := c.View(func(v *Vault) error {
+	err := c.View(func(v *store.Vault) error {
 		obj, ver, err := liveCertificate(v, name, version)
 		if err != nil {
 			return err
@@ -393,7 +369,7 @@ func getCertificate(c *Call) (int, any, error) {
 
 type updateCertificateRequest struct {
 	Policy     *kvcrypto.Policy   `json:"policy"`
-	Attributes *Attributes        `json:"attributes"`
+	Attributes *store.Attributes  `json:"attributes"`
 	Tags       *map[string]string `json:"tags"`
 }
 
@@ -416,7 +392,7 @@ func updateCertificate(c *Call) (int, any, error) {
 		}
 	}
 	var out certBundle
-	err := c.Update(func(v *Vault) error {
+	err := c.Update(func(v *store.Vault) error {
 		obj, ver, err := liveCertificate(v, name, version)
 		if err != nil {
 			return err
@@ -490,10 +466,10 @@ func mergePolicy(cur, patch *kvcrypto.Policy) error {
 func getCertificatePolicy(c *Call) (int, any, error) {
 	name := c.Name()
 	var out *kvcrypto.Policy
-	err := c.View(func(v *Vault) error {
+	err := c.View(func(v *store.Vault) error {
 		obj := v.Certificates[name]
 		if !obj.Live() {
-			return ErrNotFound(KindCertificate, name, "")
+			return kverr.ErrNotFound(store.KindCertificate, name, "")
 		}
 		out = c.renderPolicy(obj)
 		return nil
@@ -511,10 +487,10 @@ func updateCertificatePolicy(c *Call) (int, any, error) {
 		return 0, nil, err
 	}
 	var out *kvcrypto.Policy
-	err := c.Update(func(v *Vault) error {
+	err := c.Update(func(v *store.Vault) error {
 		obj := v.Certificates[name]
 		if !obj.Live() {
-			return ErrNotFound(KindCertificate, name, "")
+			return kverr.ErrNotFound(store.KindCertificate, name, "")
 		}
 		x := objectExtra(obj)
 		if x.Policy == nil {
@@ -532,17 +508,17 @@ func updateCertificatePolicy(c *Call) (int, any, error) {
 }
 
 // errNoOperation is the service's 404 for a certificate without a pending operation.
-func errNoOperation(name string) *APIError {
-	return &APIError{Status: http.StatusNotFound, Code: "PendingCertificateNotFound", Message: "Pending certificate not found: " + name}
+func errNoOperation(name string) *kverr.APIError {
+	return &kverr.APIError{Status: http.StatusNotFound, Code: "PendingCertificateNotFound", Message: "Pending certificate not found: " + name}
 }
 
 func getCertificateOperation(c *Call) (int, any, error) {
 	name := c.Name()
 	var out certOperation
-	err := c.Update(func(v *Vault) error {
+	err := c.Update(func(v *store.Vault) error {
 		obj := v.Certificates[name]
 		if !obj.Live() {
-			return ErrNotFound(KindCertificate, name, "")
+			return kverr.ErrNotFound(store.KindCertificate, name, "")
 		}
 		x := objectExtra(obj)
 		if x.Pending == nil {
@@ -571,13 +547,13 @@ func cancelCertificateOperation(c *Call) (int, any, error) {
 		return 0, nil, err
 	}
 	if req.CancellationRequested == nil {
-		return 0, nil, ErrBadParameter("The request body needs \"cancellation_requested\": true.")
+		return 0, nil, kverr.ErrBadParameter("The request body needs \"cancellation_requested\": true.")
 	}
 	var out certOperation
-	err := c.Update(func(v *Vault) error {
+	err := c.Update(func(v *store.Vault) error {
 		obj := v.Certificates[name]
 		if !obj.Live() {
-			return ErrNotFound(KindCertificate, name, "")
+			return kverr.ErrNotFound(store.KindCertificate, name, "")
 		}
 		x := objectExtra(obj)
 		if x.Pending == nil {
@@ -594,10 +570,10 @@ func cancelCertificateOperation(c *Call) (int, any, error) {
 func deleteCertificateOperation(c *Call) (int, any, error) {
 	name := c.Name()
 	var out certOperation
-	err := c.Update(func(v *Vault) error {
+	err := c.Update(func(v *store.Vault) error {
 		obj := v.Certificates[name]
 		if !obj.Live() {
-			return ErrNotFound(KindCertificate, name, "")
+			return kverr.ErrNotFound(store.KindCertificate, name, "")
 		}
 		x := objectExtra(obj)
 		if x.Pending == nil {
@@ -613,8 +589,8 @@ func deleteCertificateOperation(c *Call) (int, any, error) {
 
 func listCertificates(c *Call) (int, any, error) {
 	var items []any
-	err := c.View(func(v *Vault) error {
-		for _, n := range sortedNames(v.Certificates) {
+	err := c.View(func(v *store.Vault) error {
+		for _, n := range store.SortedNames(v.Certificates) {
 			obj := v.Certificates[n]
 			if obj.Live() {
 				items = append(items, c.renderCertificate(v, obj, obj.Latest(), false, false))
@@ -631,10 +607,10 @@ func listCertificates(c *Call) (int, any, error) {
 func listCertificateVersions(c *Call) (int, any, error) {
 	name := c.Name()
 	var items []any
-	err := c.View(func(v *Vault) error {
+	err := c.View(func(v *store.Vault) error {
 		obj := v.Certificates[name]
 		if !obj.Live() {
-			return ErrNotFound(KindCertificate, name, "")
+			return kverr.ErrNotFound(store.KindCertificate, name, "")
 		}
 		for _, ver := range obj.Versions {
 			items = append(items, c.renderCertificate(v, obj, ver, false, true))
@@ -649,7 +625,7 @@ func listCertificateVersions(c *Call) (int, any, error) {
 
 // setCertificateDeleted soft-deletes (d != nil) or recovers (d == nil) the certificate with its
 // key and secret.
-func setCertificateDeleted(v *Vault, name string, d *Deletion) {
+func setCertificateDeleted(v *store.Vault, name string, d *store.Deletion) {
 	v.Certificates[name].Deleted = d
 	if k := v.Keys[name]; k != nil {
 		k.Deleted = d
@@ -662,12 +638,12 @@ func setCertificateDeleted(v *Vault, name string, d *Deletion) {
 func deleteCertificate(c *Call) (int, any, error) {
 	name := c.Name()
 	var out certBundle
-	err := c.Update(func(v *Vault) error {
+	err := c.Update(func(v *store.Vault) error {
 		obj := v.Certificates[name]
 		if !obj.Live() {
-			return ErrNotFound(KindCertificate, name, "")
+			return kverr.ErrNotFound(store.KindCertificate, name, "")
 		}
-		setCertificateDeleted(v, name, v.softDelete(c.Now))
+		setCertificateDeleted(v, name, v.SoftDelete(c.Now))
 		out = c.renderCertificate(v, obj, obj.Latest(), true, true)
 		return nil
 	})
@@ -676,8 +652,8 @@ func deleteCertificate(c *Call) (int, any, error) {
 
 func listDeletedCertificates(c *Call) (int, any, error) {
 	var items []any
-	err := c.View(func(v *Vault) error {
-		for _, n := range sortedNames(v.Certificates) {
+	err := c.View(func(v *store.Vault) error {
+		for _, n := range store.SortedNames(v.Certificates) {
 			obj := v.Certificates[n]
 			if obj.Deleted != nil {
 				items = append(items, c.renderCertificate(v, obj, obj.Latest(), false, false))
@@ -691,10 +667,10 @@ func listDeletedCertificates(c *Call) (int, any, error) {
 	return c.page(items, 25)
 }
 
-func deletedCertificate(v *Vault, name string) (*Object[CertificateVersion], error) {
+func deletedCertificate(v *store.Vault, name string) (*store.Object[store.CertificateVersion], error) {
 	obj := v.Certificates[name]
 	if obj == nil || obj.Deleted == nil {
-		return nil, ErrDeletedNotFound(KindCertificate, name)
+		return nil, kverr.ErrDeletedNotFound(store.KindCertificate, name)
 	}
 	return obj, nil
 }
@@ -702,7 +678,7 @@ func deletedCertificate(v *Vault, name string) (*Object[CertificateVersion], err
 func getDeletedCertificate(c *Call) (int, any, error) {
 	name := c.Name()
 	var out certBundle
-	err := c.View(func(v *Vault) error {
+	err := c.View(func(v *store.Vault) error {
 		obj, err := deletedCertificate(v, name)
 		if err != nil {
 			return err
@@ -716,7 +692,7 @@ func getDeletedCertificate(c *Call) (int, any, error) {
 func recoverDeletedCertificate(c *Call) (int, any, error) {
 	name := c.Name()
 	var out certBundle
-	err := c.Update(func(v *Vault) error {
+	err := c.Update(func(v *store.Vault) error {
 		obj, err := deletedCertificate(v, name)
 		if err != nil {
 			return err
@@ -730,12 +706,12 @@ func recoverDeletedCertificate(c *Call) (int, any, error) {
 
 func purgeDeletedCertificate(c *Call) (int, any, error) {
 	name := c.Name()
-	err := c.Update(func(v *Vault) error {
+	err := c.Update(func(v *store.Vault) error {
 		if _, err := deletedCertificate(v, name); err != nil {
 			return err
 		}
 		if v.PurgeProtection {
-			return errPurgeProtected(KindCertificate)
+			return errPurgeProtected(store.KindCertificate)
 		}
 		delete(v.Certificates, name)
 		if k := v.Keys[name]; k != nil && k.Latest() != nil && k.Latest().Managed {
@@ -751,21 +727,21 @@ func purgeDeletedCertificate(c *Call) (int, any, error) {
 
 // certBackup is a certificate backup: the certificate with its key and secret.
 type certBackup struct {
-	Certificate *Object[CertificateVersion] `json:"certificate"`
-	Key         *Object[KeyVersion]         `json:"key"`
-	Secret      *Object[SecretVersion]      `json:"secret"`
+	Certificate *store.Object[store.CertificateVersion] `json:"certificate"`
+	Key         *store.Object[store.KeyVersion]         `json:"key"`
+	Secret      *store.Object[store.SecretVersion]      `json:"secret"`
 }
 
 func backupCertificate(c *Call) (int, any, error) {
 	name := c.Name()
 	var blob string
-	err := c.View(func(v *Vault) error {
+	err := c.View(func(v *store.Vault) error {
 		obj := v.Certificates[name]
 		if !obj.Live() {
-			return ErrNotFound(KindCertificate, name, "")
+			return kverr.ErrNotFound(store.KindCertificate, name, "")
 		}
 		var err error
-		blob, err = c.srv.sealBackup(KindCertificate, v.TenantID, certBackup{Certificate: obj, Key: v.Keys[name], Secret: v.Secrets[name]})
+		blob, err = c.p.sealBackup(store.KindCertificate, v.TenantID, certBackup{Certificate: obj, Key: v.Keys[name], Secret: v.Secrets[name]})
 		return err
 	})
 	return http.StatusOK, map[string]string{"value": blob}, err
@@ -777,23 +753,23 @@ func restoreCertificate(c *Call) (int, any, error) {
 		return 0, nil, err
 	}
 	var b certBackup
-	if err := c.srv.openBackup(KindCertificate, c.Server().store.vaultTenant(c.Vault), req.Value, &b); err != nil {
+	if err := c.p.openBackup(store.KindCertificate, c.p.Store.VaultTenant(c.Vault), req.Value, &b); err != nil {
 		return 0, nil, err
 	}
 	if b.Certificate == nil || b.Key == nil || b.Secret == nil || len(b.Certificate.Versions) == 0 {
-		return 0, nil, ErrBadParameter("The certificate backup is incomplete.")
+		return 0, nil, kverr.ErrBadParameter("The certificate backup is incomplete.")
 	}
 	name := b.Certificate.Name
 	var out certBundle
-	err := c.Update(func(v *Vault) error {
+	err := c.Update(func(v *store.Vault) error {
 		if cur := v.Certificates[name]; cur != nil {
 			if cur.Deleted != nil {
-				return ErrDeletedButRecoverable(KindCertificate, name)
+				return kverr.ErrDeletedButRecoverable(store.KindCertificate, name)
 			}
-			return ErrConflict("Certificate %s already exists; delete and purge it before restoring a backup of it.", name)
+			return kverr.ErrConflict("Certificate %s already exists; delete and purge it before restoring a backup of it.", name)
 		}
 		if v.Keys[name] != nil || v.Secrets[name] != nil {
-			return ErrConflict("A key or secret named %s exists; delete and purge it before restoring certificate %s.", name, name)
+			return kverr.ErrConflict("A key or secret named %s exists; delete and purge it before restoring certificate %s.", name, name)
 		}
 		b.Certificate.Deleted, b.Key.Deleted, b.Secret.Deleted = nil, nil, nil
 		v.Certificates[name], v.Keys[name], v.Secrets[name] = b.Certificate, b.Key, b.Secret

@@ -1,10 +1,13 @@
-package kvemulator
+package dataplane
 
 import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/kvcsi/kvcsi/kvemulator/internal/kverr"
+	"github.com/kvcsi/kvcsi/kvemulator/internal/store"
 )
 
 // pageResult is the service's list page. NextLink is absolute and keeps the
@@ -22,7 +25,7 @@ func (c *Call) page(items []any, limit int) (int, any, error) {
 	if s := q.Get("maxresults"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > limit {
-			return 0, nil, ErrBadParameter("maxresults %q is invalid: use an integer from 1 to %d.", truncate(s, 20), limit)
+			return 0, nil, kverr.ErrBadParameter("maxresults %q is invalid: use an integer from 1 to %d.", kverr.Truncate(s, 20), limit)
 		}
 		size = n
 	}
@@ -31,7 +34,7 @@ func (c *Call) page(items []any, limit int) (int, any, error) {
 		b, err := base64.RawURLEncoding.DecodeString(tok)
 		n, err2 := strconv.Atoi(string(b))
 		if err != nil || err2 != nil || n < 0 {
-			return 0, nil, ErrBadParameter("$skiptoken is not one this vault issued; restart the listing without it.")
+			return 0, nil, kverr.ErrBadParameter("$skiptoken is not one this vault issued; restart the listing without it.")
 		}
 		skip = n
 	}
@@ -56,11 +59,11 @@ func (c *Call) page(items []any, limit int) (int, any, error) {
 
 // listObjects pages the objects of one kind that keep accepts, in name
 // order, rendered by render. pick selects the kind's map from the vault.
-func listObjects[V any](c *Call, pick func(*Vault) map[string]*Object[V], keep func(*Object[V]) bool, render func(*Object[V]) any) (int, any, error) {
+func listObjects[V any](c *Call, pick func(*store.Vault) map[string]*store.Object[V], keep func(*store.Object[V]) bool, render func(*store.Object[V]) any) (int, any, error) {
 	var items []any
-	err := c.View(func(v *Vault) error {
+	err := c.View(func(v *store.Vault) error {
 		m := pick(v)
-		for _, n := range sortedNames(m) {
+		for _, n := range store.SortedNames(m) {
 			if obj := m[n]; keep(obj) {
 				items = append(items, render(obj))
 			}
@@ -74,13 +77,13 @@ func listObjects[V any](c *Call, pick func(*Vault) map[string]*Object[V], keep f
 }
 
 // listVersions pages every version of a live object, oldest first.
-func listVersions[V any](c *Call, kind string, pick func(*Vault) map[string]*Object[V], render func(*Object[V], *V) any) (int, any, error) {
+func listVersions[V any](c *Call, kind string, pick func(*store.Vault) map[string]*store.Object[V], render func(*store.Object[V], *V) any) (int, any, error) {
 	name := c.Name()
 	var items []any
-	err := c.View(func(v *Vault) error {
+	err := c.View(func(v *store.Vault) error {
 		obj := pick(v)[name]
 		if !obj.Live() {
-			return ErrNotFound(kind, name, "")
+			return kverr.ErrNotFound(kind, name, "")
 		}
 		for _, ver := range obj.Versions {
 			items = append(items, render(obj, ver))

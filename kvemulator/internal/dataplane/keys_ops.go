@@ -1,36 +1,17 @@
-package kvemulator
+package dataplane
 
 import (
 	"net/http"
 	"strings"
 
 	"github.com/kvcsi/kvcsi/kvemulator/kvcrypto"
+
+	"github.com/kvcsi/kvcsi/kvemulator/internal/kverr"
+	"github.com/kvcsi/kvcsi/kvemulator/internal/store"
 )
 
 // The key operations: sign/verify over a caller-computed digest, encrypt/decrypt and
 // wrapKey/unwrapKey. Each needs an enabled, currently valid version whose key_ops permit it.
-
-func init() {
-	ops := []struct {
-		path, perm, op string
-		handler        func(c *Call) (int, any, error)
-	}{
-		{"sign", "sign", "Sign", keyOperation(kvcrypto.OpSign)},
-		{"verify", "verify", "Verify", verifyKey},
-		{"encrypt", "encrypt", "Encrypt", keyOperation(kvcrypto.OpEncrypt)},
-		{"decrypt", "decrypt", "Decrypt", keyOperation(kvcrypto.OpDecrypt)},
-		{"wrapkey", "wrapKey", "WrapKey", keyOperation(kvcrypto.OpWrapKey)},
-		{"unwrapkey", "unwrapKey", "UnwrapKey", keyOperation(kvcrypto.OpUnwrapKey)},
-	}
-	for _, o := range ops {
-		registerRoutes(
-			Route{Method: "POST", Path: "/keys/{name}/{version}/" + o.path, Kind: KindKey, Permission: o.perm, Op: o.op, Handler: o.handler},
-			// The SDK collapses the empty version of "/keys/{name}//sign" to "/keys/{name}/sign":
-			// the operation on the latest version.
-			Route{Method: "POST", Path: "/keys/{name}/" + o.path, Kind: KindKey, Permission: o.perm, Op: o.op, Handler: o.handler},
-		)
-	}
-}
 
 // keyOperationRequest is KeyOperationsParameters and KeySignParameters. The AES-GCM members
 // (iv, aad, tag) belong to Managed HSM oct keys, which kvcrypto refuses by algorithm.
@@ -53,12 +34,12 @@ type verifyRequest struct {
 // operableKey loads the version an operation runs on: live, usable and permitting op.
 func (c *Call) operableKey(op string) (kid string, key *kvcrypto.Key, err error) {
 	name, version := c.Name(), c.VersionParam()
-	err = c.View(func(v *Vault) error {
+	err = c.View(func(v *store.Vault) error {
 		obj, ver, err := liveKeyVersion(v, name, version)
 		if err != nil {
 			return err
 		}
-		if err := usable(KindKey, op, ver.Attributes, c.Now.Unix()); err != nil {
+		if err := usable(store.KindKey, op, ver.Attributes, c.Now.Unix()); err != nil {
 			return err
 		}
 		key, err = keyOf(ver)
@@ -72,7 +53,7 @@ func (c *Call) operableKey(op string) (kid string, key *kvcrypto.Key, err error)
 		return "", nil, err
 	}
 	if !key.Permits(op) {
-		return "", nil, &APIError{Status: http.StatusForbidden, Code: "Forbidden",
+		return "", nil, &kverr.APIError{Status: http.StatusForbidden, Code: "Forbidden",
 			Message: "Operation " + op + " is not allowed by the key's key_ops (" + strings.Join(key.Ops(), ", ") + "); update the key's key_ops to permit it."}
 	}
 	return kid, key, nil
@@ -85,7 +66,7 @@ func keyOperation(op string) func(c *Call) (int, any, error) {
 			return 0, nil, err
 		}
 		if req.Value == nil {
-			return 0, nil, ErrBadParameter("The request body has no \"value\"; send the base64url %s input.", op)
+			return 0, nil, kverr.ErrBadParameter("The request body has no \"value\"; send the base64url %s input.", op)
 		}
 		kid, key, err := c.operableKey(op)
 		if err != nil {
@@ -117,7 +98,7 @@ func verifyKey(c *Call) (int, any, error) {
 		return 0, nil, err
 	}
 	if req.Digest == nil || req.Signature == nil {
-		return 0, nil, ErrBadParameter("The request body needs \"digest\" (the hash of the data) and \"value\" (the signature), both base64url.")
+		return 0, nil, kverr.ErrBadParameter("The request body needs \"digest\" (the hash of the data) and \"value\" (the signature), both base64url.")
 	}
 	_, key, err := c.operableKey(kvcrypto.OpVerify)
 	if err != nil {

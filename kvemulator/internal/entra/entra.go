@@ -1,14 +1,21 @@
-package kvemulator
+package entra
 
 import (
+	"crypto"
+	"crypto/rsa"
 	"crypto/subtle"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/kvcsi/kvcsi/kvemulator/internal/faults"
+	"github.com/kvcsi/kvcsi/kvemulator/internal/kverr"
+	"github.com/kvcsi/kvcsi/kvemulator/internal/store"
 )
 
 // Entra ID (login host): OIDC metadata, instance discovery, the v2.0 token
@@ -33,12 +40,12 @@ func writeOAuthError(w http.ResponseWriter, status int, code string, aadsts int,
 	if aadsts != 0 {
 		e.ErrorCodes = []int{aadsts}
 	}
-	writeJSON(w, status, e)
+	kverr.WriteJSON(w, status, e)
 }
 
 const defaultTokenTTL = time.Hour
 
-func (s *Server) entraHandler() http.Handler {
+func (s *Service) LoginHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", s.openIDConfiguration)
 	mux.HandleFunc("GET /{tenant}/discovery/instance", s.instanceDiscovery)
@@ -53,9 +60,9 @@ func (s *Server) entraHandler() http.Handler {
 }
 
 // tenantOf resolves a tenant path segment (GUID or name); "" when unknown.
-func (s *Server) tenantOf(seg string) string {
+func (s *Service) tenantOf(seg string) string {
 	var id string
-	_ = s.store.view(func(st *State) error {
+	_ = s.Store.View(func(st *store.State) error {
 		for _, t := range st.Tenants {
 			if strings.EqualFold(t.ID, seg) || (t.Name != "" && strings.EqualFold(t.Name, seg)) {
 				id = t.ID
@@ -66,16 +73,16 @@ func (s *Server) tenantOf(seg string) string {
 	return id
 }
 
-func (s *Server) openIDConfiguration(w http.ResponseWriter, r *http.Request) {
+func (s *Service) openIDConfiguration(w http.ResponseWriter, r *http.Request) {
 	seg := r.PathValue("tenant")
 	tenant := s.tenantOf(seg)
 	if tenant == "" {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_tenant", 90002, "Tenant '%s' not found. Check the tenant id; the emulator's tenants are declared under tenants: in the seed.", truncate(seg, 64))
+		writeOAuthError(w, http.StatusBadRequest, "invalid_tenant", 90002, "Tenant '%s' not found. Check the tenant id; the emulator's tenants are declared under tenants: in the seed.", kverr.Truncate(seg, 64))
 		return
 	}
 	base := "https://" + r.Host + "/" + seg
-	s.counters.add(CounterKey{Op: "OpenIDConfiguration", Status: 200})
-	writeJSON(w, http.StatusOK, map[string]any{
+	s.Counters.Add(faults.CounterKey{Op: "OpenIDConfiguration", Status: 200})
+	kverr.WriteJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                "https://" + r.Host + "/" + tenant + "/v2.0",
 		"authorization_endpoint":                base + "/oauth2/v2.0/authorize",
 		"token_endpoint":                        base + "/oauth2/v2.0/token",
@@ -94,25 +101,25 @@ func (s *Server) openIDConfiguration(w http.ResponseWriter, r *http.Request) {
 
 // instanceDiscovery answers MSAL's discovery for whatever authority host the
 // client uses (MSAL sends it to login.microsoftonline.com for unknown hosts).
-func (s *Server) instanceDiscovery(w http.ResponseWriter, r *http.Request) {
+func (s *Service) instanceDiscovery(w http.ResponseWriter, r *http.Request) {
 	ae := r.URL.Query().Get("authorization_endpoint")
 	u, err := url.Parse(ae)
 	if ae == "" || err != nil || u.Host == "" {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_instance", 50049, "authorization_endpoint %q is not an absolute URL", truncate(ae, 200))
+		writeOAuthError(w, http.StatusBadRequest, "invalid_instance", 50049, "authorization_endpoint %q is not an absolute URL", kverr.Truncate(ae, 200))
 		return
 	}
 	host := u.Host
 	tenant := strings.Split(strings.TrimPrefix(u.Path, "/"), "/")[0]
-	s.counters.add(CounterKey{Op: "InstanceDiscovery", Status: 200})
-	writeJSON(w, http.StatusOK, map[string]any{
+	s.Counters.Add(faults.CounterKey{Op: "InstanceDiscovery", Status: 200})
+	kverr.WriteJSON(w, http.StatusOK, map[string]any{
 		"tenant_discovery_endpoint": "https://" + host + "/" + tenant + "/v2.0/.well-known/openid-configuration",
 		"api-version":               "1.1",
 		"metadata":                  []map[string]any{{"preferred_network": host, "preferred_cache": host, "aliases": []string{host}}},
 	})
 }
 
-func (s *Server) discoveryKeys(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.tokens.jwks())
+func (s *Service) discoveryKeys(w http.ResponseWriter, r *http.Request) {
+	kverr.WriteJSON(w, http.StatusOK, s.Tokens.JWKS())
 }
 
 // resourceFromScope turns "https://vault.azure.net/.default" into the audience.
@@ -130,10 +137,10 @@ const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bea
 // tokenEndpoint issues tokens for client credentials: a client secret, or a
 // client assertion that is a service-account token matched against the
 // identity's federated credentials.
-func (s *Server) tokenEndpoint(w http.ResponseWriter, r *http.Request) {
+func (s *Service) tokenEndpoint(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	var who string
-	defer func() { s.counters.add(CounterKey{Op: "Token", Identity: who, Status: status}) }()
+	defer func() { s.Counters.Add(faults.CounterKey{Op: "Token", Identity: who, Status: status}) }()
 	fail := func(st int, code string, aadsts int, format string, a ...any) {
 		status = st
 		writeOAuthError(w, st, code, aadsts, format, a...)
@@ -145,11 +152,11 @@ func (s *Server) tokenEndpoint(w http.ResponseWriter, r *http.Request) {
 	seg := r.PathValue("tenant")
 	tenant := s.tenantOf(seg)
 	if tenant == "" {
-		fail(http.StatusBadRequest, "invalid_request", 90002, "Tenant '%s' not found. Check the tenant id in the authority.", truncate(seg, 64))
+		fail(http.StatusBadRequest, "invalid_request", 90002, "Tenant '%s' not found. Check the tenant id in the authority.", kverr.Truncate(seg, 64))
 		return
 	}
 	if gt := r.PostForm.Get("grant_type"); gt != "client_credentials" {
-		fail(http.StatusBadRequest, "unsupported_grant_type", 70003, "The app requested an unsupported grant type '%s'; this emulator supports client_credentials.", truncate(gt, 64))
+		fail(http.StatusBadRequest, "unsupported_grant_type", 70003, "The app requested an unsupported grant type '%s'; this emulator supports client_credentials.", kverr.Truncate(gt, 64))
 		return
 	}
 	resource := resourceFromScope(r.PostForm.Get("scope"))
@@ -157,15 +164,15 @@ func (s *Server) tokenEndpoint(w http.ResponseWriter, r *http.Request) {
 		resource = strings.TrimSuffix(r.PostForm.Get("resource"), "/")
 	}
 	if resource == "" {
-		fail(http.StatusBadRequest, "invalid_scope", 1002012, "The provided value for scope %q is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", truncate(r.PostForm.Get("scope"), 200))
+		fail(http.StatusBadRequest, "invalid_scope", 1002012, "The provided value for scope %q is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", kverr.Truncate(r.PostForm.Get("scope"), 200))
 		return
 	}
 	clientID := r.PostForm.Get("client_id")
-	id, ok := s.store.identityBy(func(i *Identity) bool {
-		return i.Type == IdentityServicePrincipal && strings.EqualFold(i.ClientID, clientID) && strings.EqualFold(i.TenantID, tenant)
+	id, ok := s.Store.IdentityBy(func(i *store.Identity) bool {
+		return i.Type == store.IdentityServicePrincipal && strings.EqualFold(i.ClientID, clientID) && strings.EqualFold(i.TenantID, tenant)
 	})
 	if clientID == "" || !ok {
-		fail(http.StatusBadRequest, "unauthorized_client", 700016, "Application with identifier '%s' was not found in the directory '%s'.", truncate(clientID, 64), tenant)
+		fail(http.StatusBadRequest, "unauthorized_client", 700016, "Application with identifier '%s' was not found in the directory '%s'.", kverr.Truncate(clientID, 64), tenant)
 		return
 	}
 	who = id.Name
@@ -178,7 +185,7 @@ func (s *Server) tokenEndpoint(w http.ResponseWriter, r *http.Request) {
 		}
 	case assertion != "":
 		if t := r.PostForm.Get("client_assertion_type"); t != clientAssertionType {
-			fail(http.StatusBadRequest, "invalid_request", 700024, "client_assertion_type must be %s, not %q.", clientAssertionType, truncate(t, 100))
+			fail(http.StatusBadRequest, "invalid_request", 700024, "client_assertion_type must be %s, not %q.", clientAssertionType, kverr.Truncate(t, 100))
 			return
 		}
 		claims, err := s.verifyServiceAccountToken(assertion)
@@ -194,13 +201,13 @@ func (s *Server) tokenEndpoint(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusUnauthorized, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
 		return
 	}
-	tok, exp, err := s.tokens.issue(id, resource, s.tokenTTL(), time.Now())
+	tok, exp, err := s.Tokens.Issue(id, resource, s.tokenTTL(), time.Now())
 	if err != nil {
 		fail(http.StatusInternalServerError, "server_error", 0, "signing the token failed")
 		return
 	}
 	ttl := int(time.Until(exp).Seconds())
-	writeJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "expires_in": ttl, "ext_expires_in": ttl, "access_token": tok})
+	kverr.WriteJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "expires_in": ttl, "ext_expires_in": ttl, "access_token": tok})
 }
 
 func secretMatches(secrets []string, given string) bool {
@@ -213,11 +220,11 @@ func secretMatches(secrets []string, given string) bool {
 	return ok
 }
 
-func (s *Server) federationMatches(id Identity, iss, sub string, aud []string) bool {
+func (s *Service) federationMatches(id store.Identity, iss, sub string, aud []string) bool {
 	for _, fc := range id.FederatedCredentials {
 		wantIss := fc.Issuer
 		if wantIss == "" {
-			wantIss = s.cfg.ServiceAccountIssuer
+			wantIss = s.SAIssuer
 		}
 		if wantIss != iss || fc.Subject != sub {
 			continue
@@ -237,7 +244,7 @@ func (s *Server) federationMatches(id Identity, iss, sub string, aud []string) b
 	return false
 }
 
-func (s *Server) tokenTTL() time.Duration {
+func (s *Service) tokenTTL() time.Duration {
 	if d := s.ttl.Load(); d > 0 {
 		return time.Duration(d)
 	}
@@ -247,11 +254,27 @@ func (s *Server) tokenTTL() time.Duration {
 // MintToken signs an access token for a seeded identity (by name) with any
 // audience and lifetime — negative for an already expired one. Tests use it
 // for the cases real credentials never produce.
-func (s *Server) MintToken(identity, audience string, ttl time.Duration) (string, error) {
-	id, ok := s.store.identityBy(func(i *Identity) bool { return i.Name == identity })
+func (s *Service) MintToken(identity, audience string, ttl time.Duration) (string, error) {
+	id, ok := s.Store.IdentityBy(func(i *store.Identity) bool { return i.Name == identity })
 	if !ok {
 		return "", fmt.Errorf("identity %q is not in the seed", identity)
 	}
-	tok, _, err := s.tokens.issue(id, audience, ttl, time.Now())
+	tok, _, err := s.Tokens.Issue(id, audience, ttl, time.Now())
 	return tok, err
 }
+
+// Service is the login host and the managed-identity endpoints over one store.
+type Service struct {
+	Store    *store.Store
+	Tokens   *Issuer
+	Counters *faults.Counters
+	SAKeys   []crypto.PublicKey // service-account issuer keys (workload identity)
+	SAIssuer string             // expected iss of workload-identity assertions; "" = any
+	ttl      atomic.Int64       // token lifetime override, ns; 0 = default
+}
+
+// SetTokenTTL overrides the lifetime of issued tokens; 0 restores the default.
+func (s *Service) SetTokenTTL(d time.Duration) { s.ttl.Store(int64(d)) }
+
+// Key is the token signing key (the backup sealing key derives from it).
+func (is *Issuer) Key() *rsa.PrivateKey { return is.key }

@@ -1,4 +1,4 @@
-package kvemulator
+package dataplane
 
 import (
 	"encoding/json"
@@ -7,6 +7,10 @@ import (
 	"time"
 
 	"github.com/kvcsi/kvcsi/kvemulator/kvcrypto"
+
+	"github.com/kvcsi/kvcsi/kvemulator/internal/kverr"
+	"github.com/kvcsi/kvcsi/kvemulator/internal/seed"
+	"github.com/kvcsi/kvcsi/kvemulator/internal/store"
 )
 
 // Seeding keys and certificates: the hooks seed.go calls for each declared version. They use
@@ -16,7 +20,7 @@ import (
 // seedError drops the HTTP status and code from an API error: seed errors are read by a
 // person fixing a YAML file, and seed.go prefixes them with the entry's path.
 func seedError(err error) error {
-	var ae *APIError
+	var ae *kverr.APIError
 	if errors.As(err, &ae) {
 		return errors.New(ae.Message)
 	}
@@ -24,20 +28,20 @@ func seedError(err error) error {
 }
 
 // seedKey creates one seeded key version through the same kvcrypto calls as the API.
-func seedKey(v *Vault, name string, spec KeyVersionSeed, now time.Time) error {
+func seedKey(v *store.Vault, name string, spec seed.KeyVersionSeed, now time.Time) error {
 	return seedError(seedKeyVersionSpec(v, name, spec, now))
 }
 
-func seedKeyVersionSpec(v *Vault, name string, spec KeyVersionSeed, now time.Time) error {
+func seedKeyVersionSpec(v *store.Vault, name string, spec seed.KeyVersionSeed, now time.Time) error {
 	if obj := v.Keys[name]; obj != nil && obj.Latest() != nil && obj.Latest().Managed {
-		return ErrConflict("key %s is already the key of a certificate of the seed", name)
+		return kverr.ErrConflict("key %s is already the key of a certificate of the seed", name)
 	}
 	var key *kvcrypto.Key
 	var err error
 	if len(spec.JWK) > 0 {
 		var j kvcrypto.JWK
 		if err := json.Unmarshal(spec.JWK, &j); err != nil {
-			return ErrBadParameter("jwk is not a JSON Web Key: %v", err)
+			return kverr.ErrBadParameter("jwk is not a JSON Web Key: %v", err)
 		}
 		if j.KeyOps == nil {
 			j.KeyOps = spec.KeyOps
@@ -49,23 +53,23 @@ func seedKeyVersionSpec(v *Vault, name string, spec KeyVersionSeed, now time.Tim
 	if err != nil {
 		return cryptoError(err)
 	}
-	ver, err := newKeyVersion(key, keyAttributes(v, &Attributes{Enabled: spec.Enabled}, now), spec.Tags)
+	ver, err := newKeyVersion(key, keyAttributes(v, &store.Attributes{Enabled: spec.Enabled}, now), spec.Tags)
 	if err != nil {
 		return err
 	}
 	if spec.Version != "" {
 		if !versionRE.MatchString(spec.Version) {
-			return ErrBadParameter("version %q must be 32 lowercase hex characters", spec.Version)
+			return kverr.ErrBadParameter("version %q must be 32 lowercase hex characters", spec.Version)
 		}
 		ver.Version = spec.Version
 	}
 	obj := v.Keys[name]
 	if obj == nil {
-		obj = &Object[KeyVersion]{Name: name}
+		obj = &store.Object[store.KeyVersion]{Name: name}
 		v.Keys[name] = obj
 	}
 	if obj.Version(ver.Version) != nil && spec.Version != "" {
-		return ErrBadParameter("version %s is declared twice", spec.Version)
+		return kverr.ErrBadParameter("version %s is declared twice", spec.Version)
 	}
 	obj.Versions = append(obj.Versions, ver)
 	return nil
@@ -73,17 +77,17 @@ func seedKeyVersionSpec(v *Vault, name string, spec KeyVersionSeed, now time.Tim
 
 // seedCertificate creates one seeded certificate version: imported from pfx or pem, or
 // self-signed from subject, dnsNames, validityMonths and the key fields.
-func seedCertificate(v *Vault, name string, spec CertificateVersionSeed, now time.Time) error {
+func seedCertificate(v *store.Vault, name string, spec seed.CertificateVersionSeed, now time.Time) error {
 	return seedError(seedCertificateVersionSpec(v, name, spec, now))
 }
 
-func seedCertificateVersionSpec(v *Vault, name string, spec CertificateVersionSeed, now time.Time) error {
+func seedCertificateVersionSpec(v *store.Vault, name string, spec seed.CertificateVersionSeed, now time.Time) error {
 	var cert *kvcrypto.Certificate
 	var policy *kvcrypto.Policy
 	contentType := spec.ContentType
 	switch {
 	case spec.PFX != "" && spec.PEM != "":
-		return ErrBadParameter("give either pfx or pem, not both")
+		return kverr.ErrBadParameter("give either pfx or pem, not both")
 	case spec.PFX != "" || spec.PEM != "":
 		value := spec.PFX
 		if spec.PEM != "" {
@@ -96,7 +100,7 @@ func seedCertificateVersionSpec(v *Vault, name string, spec CertificateVersionSe
 		}
 		policy = kvcrypto.PolicyFor(cert, contentType, true)
 	case spec.Subject == "" && len(spec.DNSNames) == 0:
-		return ErrBadParameter("subject is required for a self-signed certificate (for example \"CN=example.com\"); or give pfx or pem to import one")
+		return kverr.ErrBadParameter("subject is required for a self-signed certificate (for example \"CN=example.com\"); or give pfx or pem to import one")
 	default:
 		policy = &kvcrypto.Policy{
 			KeyProps:    &kvcrypto.PolicyKeyProps{Kty: spec.Kty, KeySize: spec.Size, Curve: spec.Curve},
@@ -120,17 +124,17 @@ func seedCertificateVersionSpec(v *Vault, name string, spec CertificateVersionSe
 	}
 	policy.Attributes = &kvcrypto.PolicyAttrs{Enabled: ptrTo(true), Created: now.Unix(), Updated: now.Unix()}
 	_, cv, err := storeCertificate(v, certWrite{name: name, cert: cert, contentType: contentType, policy: policy,
-		attrs: &Attributes{Enabled: spec.Enabled}, tags: spec.Tags}, now)
+		attrs: &store.Attributes{Enabled: spec.Enabled}, tags: spec.Tags}, now)
 	if err != nil {
 		return err
 	}
 	if spec.Version != "" {
 		if !versionRE.MatchString(spec.Version) {
-			return ErrBadParameter("version %q must be 32 lowercase hex characters", spec.Version)
+			return kverr.ErrBadParameter("version %q must be 32 lowercase hex characters", spec.Version)
 		}
 		for _, other := range v.Certificates[name].Versions {
 			if other != cv && other.Version == spec.Version {
-				return ErrBadParameter("version %s is declared twice", spec.Version)
+				return kverr.ErrBadParameter("version %s is declared twice", spec.Version)
 			}
 		}
 		// The three objects share the version id.

@@ -1,4 +1,4 @@
-package kvemulator
+package store
 
 import (
 	"encoding/json"
@@ -6,15 +6,17 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kvcsi/kvcsi/kvemulator/internal/kverr"
 )
 
-// store guards the State with one lock and persists it after changes when a
+// Store guards the State with one lock and persists it after changes when a
 // state directory is configured.
-type store struct {
+type Store struct {
 	mu     sync.RWMutex
 	st     *State
 	dir    string // "" = in memory only
@@ -24,10 +26,10 @@ type store struct {
 
 const stateFile = "state.json"
 
-func newState() *State { return &State{Vaults: map[string]*Vault{}} }
+func NewState() *State { return &State{Vaults: map[string]*Vault{}} }
 
-// loadState reads a persisted state, or returns nil when there is none.
-func loadState(dir string) (*State, error) {
+// Load reads a persisted state, or returns nil when there is none.
+func Load(dir string) (*State, error) {
 	if dir == "" {
 		return nil, nil
 	}
@@ -38,7 +40,7 @@ func loadState(dir string) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading persisted state: %w", err)
 	}
-	st := newState()
+	st := NewState()
 	if err := json.Unmarshal(b, st); err != nil {
 		return nil, fmt.Errorf("persisted state %s is corrupt (%v); move it away to start from the seed", filepath.Join(dir, stateFile), err)
 	}
@@ -51,7 +53,7 @@ func loadState(dir string) (*State, error) {
 // save writes the state atomically: a temporary file in the same directory,
 // fsync, rename over the old file, fsync the directory. A crash leaves either
 // the old or the new state, never a torn one.
-func (s *store) save() error {
+func (s *Store) Save() error {
 	if s.dir == "" {
 		return nil
 	}
@@ -63,10 +65,10 @@ func (s *store) save() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(s.dir, stateFile), b, 0o600)
+	return WriteFileAtomic(filepath.Join(s.dir, stateFile), b, 0o600)
 }
 
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -102,51 +104,51 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	return nil
 }
 
-func (s *store) persist() {
-	if err := s.save(); err != nil {
+func (s *Store) Persist() {
+	if err := s.Save(); err != nil {
 		s.log.Error("persisting state failed", "dir", s.dir, "err", err)
 	}
 }
 
-func (s *store) updateVault(name string, fn func(v *Vault) error) error {
+func (s *Store) UpdateVault(name string, fn func(v *Vault) error) error {
 	s.mu.Lock()
 	v, ok := s.st.Vaults[name]
 	if !ok {
 		s.mu.Unlock()
-		return ErrVaultNotFound(name)
+		return kverr.ErrVaultNotFound(name)
 	}
 	err := fn(v)
 	s.mu.Unlock()
 	if err == nil {
-		s.persist()
+		s.Persist()
 	}
 	return err
 }
 
-func (s *store) viewVault(name string, fn func(v *Vault) error) error {
+func (s *Store) ViewVault(name string, fn func(v *Vault) error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	v, ok := s.st.Vaults[name]
 	if !ok {
-		return ErrVaultNotFound(name)
+		return kverr.ErrVaultNotFound(name)
 	}
 	return fn(v)
 }
 
-func (s *store) view(fn func(st *State) error) error {
+func (s *Store) View(fn func(st *State) error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return fn(s.st)
 }
 
-func (s *store) hasVault(name string) bool {
+func (s *Store) HasVault(name string) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	_, ok := s.st.Vaults[name]
 	return ok
 }
 
-func (s *store) vaultTenant(name string) string {
+func (s *Store) VaultTenant(name string) string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if v, ok := s.st.Vaults[name]; ok && v.TenantID != "" {
@@ -155,14 +157,14 @@ func (s *store) vaultTenant(name string) string {
 	if len(s.st.Tenants) > 0 {
 		return s.st.Tenants[0].ID
 	}
-	return defaultTenantID
+	return DefaultTenantID
 }
 
-// canonicalName returns the stored spelling of an object name: Key Vault
+// CanonicalName returns the stored spelling of an object name: Key Vault
 // names are case-insensitive, so "MySecret" and "mysecret" are one object and
 // keep the case they were created with. Handlers then index the maps with the
 // canonical name; a name not yet stored is returned unchanged.
-func (s *store) canonicalName(vault, kind, name string) string {
+func (s *Store) CanonicalName(vault, kind, name string) string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	v := s.st.Vaults[vault]
@@ -171,16 +173,16 @@ func (s *store) canonicalName(vault, kind, name string) string {
 	}
 	switch kind {
 	case KindSecret:
-		return canonicalIn(v.Secrets, name)
+		return CanonicalIn(v.Secrets, name)
 	case KindKey:
-		return canonicalIn(v.Keys, name)
+		return CanonicalIn(v.Keys, name)
 	case KindCertificate:
-		return canonicalIn(v.Certificates, name)
+		return CanonicalIn(v.Certificates, name)
 	}
 	return name
 }
 
-func canonicalIn[V any](m map[string]*Object[V], name string) string {
+func CanonicalIn[V any](m map[string]*Object[V], name string) string {
 	if _, ok := m[name]; ok {
 		return name
 	}
@@ -192,9 +194,9 @@ func canonicalIn[V any](m map[string]*Object[V], name string) string {
 	return name
 }
 
-// sweepDeleted purges the soft-deleted objects whose retention ended before
+// SweepDeleted purges the soft-deleted objects whose retention ended before
 // now, as the service does at scheduledPurgeDate. It reports how many went.
-func (s *store) sweepDeleted(now time.Time) int {
+func (s *Store) SweepDeleted(now time.Time) int {
 	s.mu.Lock()
 	n := 0
 	for _, v := range s.st.Vaults {
@@ -202,7 +204,7 @@ func (s *store) sweepDeleted(now time.Time) int {
 	}
 	s.mu.Unlock()
 	if n > 0 {
-		s.persist()
+		s.Persist()
 	}
 	return n
 }
@@ -218,12 +220,12 @@ func purgeExpired[V any](m map[string]*Object[V], now time.Time) int {
 	return n
 }
 
-// defaultTenantID is used when the seed declares no tenant.
-const defaultTenantID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+// DefaultTenantID is used when the seed declares no tenant.
+const DefaultTenantID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 
-// identityBy finds an identity with pred under the read lock; the returned
+// IdentityBy finds an identity with pred under the read lock; the returned
 // copy is safe to use after the lock is released.
-func (s *store) identityBy(pred func(*Identity) bool) (Identity, bool) {
+func (s *Store) IdentityBy(pred func(*Identity) bool) (Identity, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, id := range s.st.Identities {
@@ -234,10 +236,10 @@ func (s *store) identityBy(pred func(*Identity) bool) (Identity, bool) {
 	return Identity{}, false
 }
 
-// permissionsFor returns the permissions of objectID on vault for kind.
-func (st *State) permissionsFor(vault *Vault, objectID, kind string) []string {
+// Permissions returns the permissions of objectID on the vault for kind.
+func (v *Vault) Permissions(objectID, kind string) []string {
 	var perms []string
-	for _, ap := range vault.AccessPolicies {
+	for _, ap := range v.AccessPolicies {
 		if !strings.EqualFold(ap.ObjectID, objectID) {
 			continue
 		}
@@ -253,19 +255,39 @@ func (st *State) permissionsFor(vault *Vault, objectID, kind string) []string {
 	return perms
 }
 
-// authorize applies the vault's access policies, as the service does for
-// vaults without RBAC: no matching permission is 403 Forbidden/AccessDenied.
-func (s *Server) authorize(vault string, p *Principal, rt *Route) *APIError {
-	var allowed bool
-	_ = s.store.viewVault(vault, func(v *Vault) error {
-		perms := s.store.st.permissionsFor(v, p.ObjectID, rt.Kind)
-		allowed = slices.ContainsFunc(perms, func(x string) bool {
-			return strings.EqualFold(x, rt.Permission) || strings.EqualFold(x, "all")
-		})
-		return nil
-	})
-	if !allowed {
-		return ErrForbidden(p, rt.Kind, rt.Permission, vault)
+// New returns a store of st, persisted in dir ("" = memory only).
+func New(st *State, dir string, log *slog.Logger) *Store { return &Store{st: st, dir: dir, log: log} }
+
+// Replace swaps the whole state (seed, reset) and persists it.
+func (s *Store) Replace(st *State) {
+	s.mu.Lock()
+	s.st = st
+	s.mu.Unlock()
+	s.Persist()
+}
+
+// Clone deep-copies a state through its JSON form.
+func Clone(st *State) *State {
+	b, err := json.Marshal(st)
+	if err != nil {
+		panic(err)
 	}
-	return nil
+	out := NewState()
+	if err := json.Unmarshal(b, out); err != nil {
+		panic(err)
+	}
+	if out.Vaults == nil {
+		out.Vaults = map[string]*Vault{}
+	}
+	return out
+}
+
+// VaultNames returns the vault names sorted.
+func VaultNames(st *State) []string {
+	names := make([]string, 0, len(st.Vaults))
+	for n := range st.Vaults {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
