@@ -73,6 +73,11 @@ type Fetcher struct {
 	o  Options
 	sf singleflight.Group
 
+	// joined, when set (tests), is called once a caller waits on a
+	// singleflight call, so a test can hold the shared call until every
+	// caller has joined it.
+	joined func()
+
 	mu        sync.Mutex
 	clients   map[string]*clients
 	cache     map[string]cached
@@ -203,6 +208,9 @@ func (f *Fetcher) shared(ctx context.Context, t Target, what string, fn func(con
 		defer cancel()
 		return run(base)
 	})
+	if f.joined != nil {
+		f.joined()
+	}
 	select {
 	case r := <-ch:
 		return r.Val, r.Err

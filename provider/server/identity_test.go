@@ -80,42 +80,8 @@ func TestCacheNeverCrossesIdentities(t *testing.T) {
 	}
 }
 
-// TestSingleflightCollapsesConcurrentMounts: many concurrent identical
-// Mounts with the cache off cost far fewer Key Vault reads than Mounts.
-func TestSingleflightCollapsesConcurrentMounts(t *testing.T) {
-	e := newEnv(t, server.Config{})
-	attrs := e.attrs(objs("objectName: db-password; objectType: secret"))
-	// Warm the credential so token requests do not serialize the Mounts.
-	if _, err := e.mount(context.Background(), attrs, spSecrets(readerID, readerSecret)); err != nil {
-		t.Fatal(err)
-	}
-	// Hold every read in Key Vault long enough for the Mounts to overlap.
-	if _, err := e.emu.Admin().AddFault(faultLatency("kv1", "db-password", 300*time.Millisecond)); err != nil {
-		t.Fatal(err)
-	}
-	before := getCount(t, e, "db-password")
-	const n = 20
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := e.mount(context.Background(), attrs, spSecrets(readerID, readerSecret))
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if calls := getCount(t, e, "db-password") - before; calls >= n {
-		t.Fatalf("%d concurrent Mounts made %d Key Vault reads; want them collapsed", n, calls)
-	}
-}
+// TestSingleflightCollapsesConcurrentMounts lives in provider/keyvault,
+// where the shared call can be held until every caller has joined it.
 
 // fakeClock is a settable clock for the cache.
 type fakeClock struct {
