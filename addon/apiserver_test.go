@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kvcsi/kvcsi/addon/controlplanetest"
+	"github.com/kvcsi/kvcsi/localcluster/localclustertest"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -21,7 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-func TestMain(m *testing.M) { controlplanetest.Main(m) }
+func TestMain(m *testing.M) { localclustertest.Main(m) }
 
 // kvcsiAddon makes the manager call `kvcsi addon <verb>` makes (the flag
 // parsing is cmd/kvcsi's and tested there): enable installs DefaultConfig
@@ -29,7 +29,7 @@ func TestMain(m *testing.M) { controlplanetest.Main(m) }
 // stored settings.
 func kvcsiAddon(t *testing.T, verb string, change func(*Config)) (string, error) {
 	t.Helper()
-	cp := controlplanetest.Get(t)
+	cp := localclustertest.Get(t)
 	rc, err := RESTConfig(cp.KubeconfigPath(), "")
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +87,7 @@ type clients struct {
 }
 
 func newClients(t *testing.T) clients {
-	cfg := controlplanetest.Get(t).RESTConfig()
+	cfg := localclustertest.Get(t).RESTConfig()
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)

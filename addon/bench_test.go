@@ -5,7 +5,7 @@ import (
 	"io"
 	"testing"
 
-	"github.com/kvcsi/kvcsi/addon/controlplanetest"
+	"github.com/kvcsi/kvcsi/localcluster/localclustertest"
 )
 
 // BenchmarkObjects is the render step of every command: the chart through
@@ -24,7 +24,7 @@ func BenchmarkObjects(b *testing.B) {
 // real kube-apiserver: validate, render, dry-run everything, apply everything
 // (a no-op for the server), check the prunable objects.
 func BenchmarkEnableAgain(b *testing.B) {
-	cp := controlplanetest.Get(b)
+	cp := localclustertest.Get(b)
 	m, err := NewManager(cp.RESTConfig(), io.Discard)
 	if err != nil {
 		b.Fatal(err)

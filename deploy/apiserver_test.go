@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/kvcsi/kvcsi/addon"
-	"github.com/kvcsi/kvcsi/addon/controlplanetest"
+	"github.com/kvcsi/kvcsi/localcluster/localclustertest"
 	"github.com/kvcsi/kvcsi/addon/kubeapply"
 	"github.com/kvcsi/kvcsi/charts"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -18,7 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-func TestMain(m *testing.M) { controlplanetest.Main(m) }
+func TestMain(m *testing.M) { localclustertest.Main(m) }
 
 const testCA = `-----BEGIN CERTIFICATE-----
 MIIBdzCCAR2gAwIBAgIBATAKBggqhkjOPQQDAjAXMRUwEwYDVQQDEwxrdmNzaS10
@@ -27,7 +27,7 @@ MIIBdzCCAR2gAwIBAgIBATAKBggqhkjOPQQDAjAXMRUwEwYDVQQDEwxrdmNzaS10
 
 func kube(t *testing.T, manager string) *kubeapply.Client {
 	t.Helper()
-	c, err := kubeapply.New(controlplanetest.Get(t).RESTConfig(), manager)
+	c, err := kubeapply.New(localclustertest.Get(t).RESTConfig(), manager)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestEveryChartOptionPassesServerSideDryRun(t *testing.T) {
 // (each with its own service-account names) and asks the real authorizer, with
 // SubjectAccessReviews, what each account may do.
 func TestRBACIsLeastPrivilege(t *testing.T) {
-	cp := controlplanetest.Get(t)
+	cp := localclustertest.Get(t)
 	k := kube(t, "kvcsi-rbac-test")
 	cfg := cp.RESTConfig()
 	cfg.QPS, cfg.Burst = 100, 200 // a few hundred SubjectAccessReviews

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/kvcsi/kvcsi/driver/secretsync"
 	"github.com/kvcsi/kvcsi/driver/tmpfs"
 	"github.com/kvcsi/kvcsi/localcluster"
+	"github.com/kvcsi/kvcsi/localcluster/localclustertest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
@@ -36,37 +36,11 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-var (
-	cpOnce    sync.Once
-	cpCluster *localcluster.Cluster
-	cpErr     error
-)
+func TestMain(m *testing.M) { localclustertest.Main(m) }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if cpCluster != nil {
-		if err := cpCluster.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stop the control plane:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// controlPlaneB starts (once) an API-only local cluster: etcd,
-// kube-apiserver with the CRDs, kube-controller-manager.
-func controlPlaneB(t testing.TB) *localcluster.Cluster {
-	t.Helper()
-	cpOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-		defer cancel()
-		cpCluster, cpErr = localcluster.Start(ctx, localcluster.Config{ControlPlaneOnly: true})
-	})
-	if cpErr != nil {
-		t.Fatalf("start the control plane: %v", cpErr)
-	}
-	return cpCluster
-}
+// controlPlaneB is the shared API-only local cluster: etcd, kube-apiserver
+// with the CRDs, kube-controller-manager.
+func controlPlaneB(t testing.TB) *localcluster.Cluster { return localclustertest.Get(t) }
 
 func clients(t *testing.T) (kubernetes.Interface, *spcclient.Client) { return clientsB(t) }
 

@@ -1,8 +1,10 @@
-// Package controlplanetest gives the deploy tests one real kube-apiserver per
-// test binary: a ControlPlaneOnly local cluster (etcd, kube-apiserver,
-// kube-controller-manager on loopback; no root needed), started on first use
-// so that tests which need no server never pay for one.
-package controlplanetest
+// Package localclustertest gives tests one real kube-apiserver per test
+// binary: a ControlPlaneOnly local cluster (etcd, kube-apiserver with the
+// CRDs, kube-controller-manager on loopback; no root needed), started on
+// first use so that tests which need no server never pay for one. The
+// add-on, deploy and driver integration tests share it; call Main from
+// TestMain so it stops after the tests.
+package localclustertest
 
 import (
 	"context"
@@ -48,7 +50,7 @@ func Get(t testing.TB) *localcluster.Cluster {
 func Stop() {
 	if cluster != nil {
 		if err := cluster.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "controlplanetest: stop the local control plane:", err)
+			fmt.Fprintln(os.Stderr, "localclustertest: stop the local control plane:", err)
 		}
 	}
 }
@@ -56,6 +58,11 @@ func Stop() {
 // Main is a TestMain that stops the shared control plane after the tests.
 func Main(m *testing.M) {
 	code := m.Run()
-	Stop()
+	if cluster != nil {
+		if err := cluster.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "localclustertest: stop the local control plane:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
