@@ -21,6 +21,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,7 +85,13 @@ func TestMain(m *testing.M) {
 		for _, t := range tarballs {
 			testenv.Setup(envfuncs.LoadImageArchiveToCluster(*kindCluster, t))
 		}
-		teardown = append(teardown, envfuncs.DestroyCluster(*kindCluster))
+		// Never delete a cluster this run did not create: CreateClusterWithConfig
+		// reuses an existing cluster of that name.
+		if kindClusterExists(*kindCluster) {
+			fmt.Fprintf(os.Stderr, "e2e: kind cluster %q exists already: using it, and keeping it afterwards\n", *kindCluster)
+		} else {
+			teardown = append(teardown, envfuncs.DestroyCluster(*kindCluster))
+		}
 	case os.Geteuid() != 0:
 		skipReason = "needs root: without --kubeconfig or --kind-cluster the suite runs on the local cluster, which mounts and runs a kubelet"
 	default:
@@ -149,4 +157,18 @@ func buildImages(tag string) ([]string, error) {
 		out = append(out, im.Path)
 	}
 	return out, nil
+}
+
+// kindClusterExists says whether `kind get clusters` lists name.
+func kindClusterExists(name string) bool {
+	out, err := exec.Command("kind", "get", "clusters").Output()
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.TrimSpace(l) == name {
+			return true
+		}
+	}
+	return false
 }

@@ -7,8 +7,7 @@ IMAGES ?=
 images: ## build the OCI image tarballs into _output/images (IMAGES=pause,busybox picks some)
 	$(GO) run ./images/cmd/build-images --version '$(VERSION)' --out '$(IMAGES_DIR)' $(if $(IMAGES),--only '$(IMAGES)')
 
-KIND ?= kind
-KIND_CLUSTER_NAME ?= kind
+# KIND and KIND_CLUSTER_NAME (default kvcsi) are defined once, in the Makefile.
 
 .PHONY: images-kind-load
 images-kind-load: ## build the images and `kind load image-archive` each into $(KIND_CLUSTER_NAME) (what make e2e needs)
