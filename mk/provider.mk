@@ -14,7 +14,7 @@ fuzz-provider: ## fuzz the objects parameter parser (FUZZTIME, default 60s)
 
 .PHONY: bench-provider
 bench-provider: ## concurrent Mounts against the emulator, cache/singleflight on and off
-	$(GO) test ./provider/server -run '^$$' -bench BenchmarkConcurrentMounts -benchtime 5x
+	$(GO) test ./provider/server -run '^$$' -bench BenchmarkConcurrentMounts -benchtime 10x
 
 .PHONY: golden-provider
 golden-provider: ## rewrite the golden files (rendering, whole MountResponse)

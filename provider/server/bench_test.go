@@ -15,16 +15,22 @@ import (
 // with 5 secrets, as a Deployment's pods starting together (or one rotation
 // poll) cause. Key Vault adds 10ms per request. Reported: Key Vault requests
 // per Mount (emulator counters, challenges included), Mount latency p50/p99
-// and Mounts per second, with the cache and collapsing on and off.
+// and Mounts per second, with the cache and collapsing on and off. The
+// workload identity variant gives each of the M pods its own service-account
+// token (as kubelet does), reused across rounds: identity keys are the exact
+// token bytes, so pods share nothing and each pod's repeats share only with
+// itself.
 func BenchmarkConcurrentMounts(b *testing.B) {
 	const m = 50
 	variants := []struct {
 		name string
 		cfg  server.Config
+		wi   bool
 	}{
-		{"cache=off,singleflight=off", server.Config{CacheTTL: 0, DisableSingleflight: true}},
-		{"cache=off,singleflight=on", server.Config{CacheTTL: 0}},
-		{"cache=10s,singleflight=on", server.Config{CacheTTL: 10 * time.Second}},
+		{"cache=off,singleflight=off", server.Config{CacheTTL: 0, DisableSingleflight: true}, false},
+		{"cache=off,singleflight=on", server.Config{CacheTTL: 0}, false},
+		{"cache=10s,singleflight=on", server.Config{CacheTTL: 10 * time.Second}, false},
+		{"workload-identity,token-per-pod,cache=10s,singleflight=on", server.Config{CacheTTL: 10 * time.Second}, true},
 	}
 	for _, v := range variants {
 		b.Run(v.name, func(b *testing.B) {
@@ -37,9 +43,25 @@ func BenchmarkConcurrentMounts(b *testing.B) {
 				"objectName: api-key; objectType: secret",
 			))
 			sec := spSecrets(readerID, readerSecret)
-			// Warm the credential (one token), as a running provider is.
-			if _, err := e.mount(context.Background(), attrs, sec); err != nil {
-				b.Fatal(err)
+			podAttrs := make([]map[string]string, m)
+			for j := range podAttrs {
+				podAttrs[j] = attrs
+				if v.wi {
+					podAttrs[j] = map[string]string{"clientID": workloadID, "csi.storage.k8s.io/serviceAccount.tokens": saTokens(e.saToken(b, "default", "workload-identity-sa"))}
+					for k, val := range attrs {
+						podAttrs[j][k] = val
+					}
+					sec = nil
+				}
+			}
+			// Warm the credential(s) (one token each), as a running provider is.
+			for j := range podAttrs {
+				if _, err := e.mount(context.Background(), podAttrs[j], sec); err != nil {
+					b.Fatal(err)
+				}
+				if !v.wi {
+					break
+				}
 			}
 			if _, err := e.emu.Admin().AddFault(kvemulator.Fault{Vault: "kv1", Latency: kvemulator.Duration(10 * time.Millisecond)}); err != nil {
 				b.Fatal(err)
@@ -55,17 +77,17 @@ func BenchmarkConcurrentMounts(b *testing.B) {
 				var wg sync.WaitGroup
 				for j := 0; j < m; j++ {
 					wg.Add(1)
-					go func() {
+					go func(j int) {
 						defer wg.Done()
 						t0 := time.Now()
-						if _, err := e.mount(context.Background(), attrs, sec); err != nil {
+						if _, err := e.mount(context.Background(), podAttrs[j], sec); err != nil {
 							b.Error(err)
 						}
 						d := time.Since(t0)
 						mu.Lock()
 						lat = append(lat, d)
 						mu.Unlock()
-					}()
+					}(j)
 				}
 				wg.Wait()
 			}

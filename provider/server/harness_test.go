@@ -195,15 +195,21 @@ func (e *env) remount(ctx context.Context, attrs, secrets map[string]string, cur
 	})
 }
 
-// saToken signs a service-account token as kubelet would hand it out.
+// saToken signs a service-account token as kubelet would hand it out: each
+// token is unique (a random jti, as kubelet's tokens carry).
 func (e *env) saToken(t testing.TB, ns, sa string) string {
 	t.Helper()
 	now := time.Now()
+	jti := make([]byte, 16)
+	if _, err := rand.Read(jti); err != nil {
+		t.Fatal(err)
+	}
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
 		"iss": saIssuer,
 		"sub": fmt.Sprintf("system:serviceaccount:%s:%s", ns, sa),
 		"aud": []string{"api://AzureADTokenExchange"},
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+		"jti": fmt.Sprintf("%x", jti),
 	}).SignedString(e.saKey)
 	if err != nil {
 		t.Fatal(err)
