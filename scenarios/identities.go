@@ -2,7 +2,10 @@ package scenarios
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"sort"
 	"strings"
 	"time"
 )
@@ -31,17 +34,102 @@ spec:
 `, name, identityParams)
 }
 
+// identityUse is the identity a mount must use: the vault's token endpoint
+// (Token for client credentials, IMDSToken for managed identity, NMIToken
+// for pod identity) and the identity's name in the seed.
+type identityUse struct {
+	TokenOp  string
+	Identity string
+}
+
 // mountWithIdentity mounts ExampleSecret through class with podYAML (whose pod
-// is named "identity") and checks the value.
-func mountWithIdentity(ctx context.Context, env *Env, class, podYAML string) error {
+// is named "identity"), checks the value, and checks in the vault's request
+// counters that want's identity read it.
+func mountWithIdentity(ctx context.Context, env *Env, class, podYAML string, want identityUse) error {
 	value := uniqueValue("identity")
 	if _, err := env.Target.Vault().SetSecret(ctx, "ExampleSecret", value); err != nil {
+		return err
+	}
+	before, err := env.Target.Vault().Requests(ctx)
+	if errors.Is(err, ErrNoRequestCounters) {
+		env.Logf("identity %s not asserted: %v (the mounted value is)", want.Identity, err)
+	} else if err != nil {
 		return err
 	}
 	if err := env.startPod(ctx, "identity", class+"---"+podYAML); err != nil {
 		return err
 	}
-	return env.expectFile(ctx, "identity", "/mnt/secrets-store/ExampleSecret", value)
+	if err := env.expectFile(ctx, "identity", "/mnt/secrets-store/ExampleSecret", value); err != nil {
+		return err
+	}
+	if before == nil {
+		return nil
+	}
+	return expectIdentityUsed(ctx, env, before, want, http.StatusOK)
+}
+
+// expectIdentityUsed checks the vault's request counters: want's identity has
+// obtained a token from want's endpoint (at any time: the provider keeps a
+// token per identity for its lifetime, so a mount may reuse one), and it read
+// ExampleSecret, answered with status, since before.
+func expectIdentityUsed(ctx context.Context, env *Env, before []VaultRequest, want identityUse, status int) error {
+	after, err := env.Target.Vault().Requests(ctx)
+	if err != nil {
+		return err
+	}
+	count := func(rs []VaultRequest, op, object string, status int) (n int64) {
+		for _, r := range rs {
+			if r.Op == op && r.Identity == want.Identity && r.Object == object && r.Status == status {
+				n += r.Count
+			}
+		}
+		return n
+	}
+	if count(after, want.TokenOp, "", http.StatusOK) == 0 {
+		return errorf("the vault issued no %s token to identity %s (token requests: %s)", want.TokenOp, want.Identity, readersOf(after, want.TokenOp, ""))
+	}
+	if count(after, "GetSecret", "ExampleSecret", status)-count(before, "GetSecret", "ExampleSecret", status) == 0 {
+		return errorf("identity %s did not read ExampleSecret (status %d) during the mount; reads by identity since: %s",
+			want.Identity, status, readersOf(subtract(after, before), "GetSecret", "ExampleSecret"))
+	}
+	return nil
+}
+
+// readersOf lists who made op on object, as "identity/status×count".
+func readersOf(rs []VaultRequest, op, object string) string {
+	var parts []string
+	for _, r := range rs {
+		if r.Op == op && r.Object == object && r.Count > 0 {
+			who := r.Identity
+			if who == "" {
+				who = "(unauthenticated)"
+			}
+			parts = append(parts, fmt.Sprintf("%s/%d×%d", who, r.Status, r.Count))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
+
+// subtract is after's counters less before's.
+func subtract(after, before []VaultRequest) []VaultRequest {
+	type key struct {
+		op, identity, object string
+		status               int
+	}
+	prev := map[key]int64{}
+	for _, r := range before {
+		prev[key{r.Op, r.Identity, r.Object, r.Status}] += r.Count
+	}
+	var out []VaultRequest
+	for _, r := range after {
+		r.Count -= prev[key{r.Op, r.Identity, r.Object, r.Status}]
+		out = append(out, r)
+	}
+	return out
 }
 
 var identityUserMSI = Scenario{
@@ -52,7 +140,8 @@ var identityUserMSI = Scenario{
 	Run: func(ctx context.Context, env *Env) error {
 		return mountWithIdentity(ctx, env, identityClass("azure-user-msi", `    usePodIdentity: "false"
     useVMManagedIdentity: "true"
-    userAssignedIdentityID: <client-id>`), busyboxPod("identity", "azure-user-msi"))
+    userAssignedIdentityID: <client-id>`), busyboxPod("identity", "azure-user-msi"),
+			identityUse{TokenOp: "IMDSToken", Identity: IdentityAddon})
 	},
 }
 
@@ -63,7 +152,8 @@ var identitySystemMSI = Scenario{
 	Code:    []string{"provider/auth.Credentials.Get"},
 	Run: func(ctx context.Context, env *Env) error {
 		return mountWithIdentity(ctx, env, identityClass("azure-system-msi", `    usePodIdentity: "false"
-    useVMManagedIdentity: "true"`), busyboxPod("identity", "azure-system-msi"))
+    useVMManagedIdentity: "true"`), busyboxPod("identity", "azure-system-msi"),
+			identityUse{TokenOp: "IMDSToken", Identity: IdentityNode})
 	},
 }
 
@@ -84,7 +174,8 @@ metadata:
 		pod := strings.Replace(busyboxPod("identity", "azure-workload"), "spec:\n",
 			"spec:\n  serviceAccountName: "+WorkloadServiceAccount+"\n", 1)
 		return mountWithIdentity(ctx, env, sa+"---"+identityClass("azure-workload", `    usePodIdentity: "false"
-    clientID: <workload-client-id>`), pod)
+    clientID: <workload-client-id>`), pod,
+			identityUse{TokenOp: "Token", Identity: IdentityWorkload})
 	},
 }
 
@@ -96,7 +187,8 @@ var identityPodIdentity = Scenario{
 	Run: func(ctx context.Context, env *Env) error {
 		pod := strings.Replace(busyboxPod("identity", "azure-pod-identity"), "metadata:\n  name: identity\n",
 			"metadata:\n  name: identity\n  labels:\n    aadpodidbinding: kvcsi-pod-identity\n", 1)
-		return mountWithIdentity(ctx, env, identityClass("azure-pod-identity", `    usePodIdentity: "true"`), pod)
+		return mountWithIdentity(ctx, env, identityClass("azure-pod-identity", `    usePodIdentity: "true"`), pod,
+			identityUse{TokenOp: "NMIToken", Identity: IdentityPod})
 	},
 }
 
@@ -122,7 +214,8 @@ stringData:
 			`          secretProviderClass: "azure-sp"
         nodePublishSecretRef:
           name: secrets-store-creds`, 1)
-		return mountWithIdentity(ctx, env, creds+"---"+identityClass("azure-sp", `    usePodIdentity: "false"`), pod)
+		return mountWithIdentity(ctx, env, creds+"---"+identityClass("azure-sp", `    usePodIdentity: "false"`), pod,
+			identityUse{TokenOp: "Token", Identity: IdentitySP})
 	},
 }
 
@@ -133,6 +226,12 @@ var identityNoAccess = Scenario{
 	Code:    []string{"provider/keyvault.Fetcher.Get", "driver/csiplugin.Server.NodePublishVolume"},
 	Run: func(ctx context.Context, env *Env) error {
 		if _, err := env.Target.Vault().SetSecret(ctx, "ExampleSecret", uniqueValue("denied")); err != nil {
+			return err
+		}
+		before, err := env.Target.Vault().Requests(ctx)
+		if errors.Is(err, ErrNoRequestCounters) {
+			env.Logf("identity %s not asserted: %v (the FailedMount event is)", IdentityNoAccess, err)
+		} else if err != nil {
 			return err
 		}
 		yaml := identityClass("azure-no-access", `    usePodIdentity: "false"
@@ -149,6 +248,11 @@ var identityNoAccess = Scenario{
 		if !strings.Contains(msg, "permissiondenied") && !strings.Contains(msg, "forbidden") && !strings.Contains(msg, "access") {
 			return errorf("FailedMount does not say access was denied: %s", ev.Message)
 		}
-		return nil
+		if before == nil {
+			return nil
+		}
+		// The denial is the vault's answer to the no-access identity, not a
+		// failure to get its token.
+		return expectIdentityUsed(ctx, env, before, identityUse{TokenOp: "IMDSToken", Identity: IdentityNoAccess}, http.StatusForbidden)
 	},
 }

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"errors"
 	"strings"
 )
 
@@ -62,7 +63,46 @@ type Vault interface {
 	// ImportCertificate imports a PKCS#12 (certificate, chain and private key)
 	// as a new version of a certificate and returns its version id.
 	ImportCertificate(ctx context.Context, name string, pfx []byte, password string) (version string, err error)
+	// Requests returns the vault's request counters since it started: which
+	// identity obtained a token and which read what. The emulator (local,
+	// kind) counts; a real Key Vault does not say: ErrNoRequestCounters.
+	Requests(ctx context.Context) ([]VaultRequest, error)
 }
+
+// VaultRequest is one request counter of the vault: Count requests of
+// operation Op by Identity (a name of the tenant's seed, e.g.
+// IdentityAddon) on Object, answered with Status. Token requests have Op
+// Token (client credentials), IMDSToken (managed identity) or NMIToken (pod
+// identity) and no Object; data-plane operations are the SDK's method names
+// (GetSecret, …).
+type VaultRequest struct {
+	Op       string
+	Identity string
+	Object   string
+	Status   int
+	Count    int64
+}
+
+// ErrNoRequestCounters is Vault.Requests on a vault that does not count
+// requests per identity (a real Key Vault: its diagnostic logs arrive minutes
+// later and need a Log Analytics workspace the aks target does not have).
+var ErrNoRequestCounters = errors.New("the vault has no per-identity request counters")
+
+// Names of the emulated tenant's identities (the emulator's seed, which the
+// local and kind targets share), as the vault's request counters name them.
+const (
+	// IdentityAddon is the add-on's user-assigned managed identity
+	// (IdentityClientID).
+	IdentityAddon = "azureKeyvaultSecretsProvider"
+	// IdentityNode is the node's system-assigned managed identity, what IMDS
+	// answers without a client id.
+	IdentityNode        = "node-system-assigned"
+	IdentityNoAccess    = "no-access"
+	IdentityPod         = "pod-identity"
+	IdentityWorkload    = "workload-app"
+	IdentitySP          = "service-principal"
+	IdentityHarnessName = "scenario-admin"
+)
 
 // Identity placeholders a target's Identities map fills, named as in the
 // documentation's YAML where it has one.

@@ -1,13 +1,16 @@
 package target
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 
 	"github.com/google/uuid"
 
 	"github.com/kvcsi/kvcsi/kvemulator"
 	"github.com/kvcsi/kvcsi/scenarios"
+	"github.com/kvcsi/kvcsi/scenarios/target/azvault"
 )
 
 // VaultName is the emulated vault the scenarios read (<keyvault-name>).
@@ -93,28 +96,48 @@ func NewSeed(issuer string) (*kvemulator.Seed, *Identities, error) {
 	seed := &kvemulator.Seed{
 		Tenants: []kvemulator.Tenant{{ID: ids.TenantID, Name: "kvcsi-scenarios"}},
 		Identities: []kvemulator.Identity{
-			mi("azureKeyvaultSecretsProvider", ids.AddonClientID, false),
-			mi("node-system-assigned", ids.NodeClientID, true),
-			mi("no-access", ids.NoAccessClientID, false),
-			mi("pod-identity", ids.PodClientID, false),
-			{Name: "workload-app", Type: kvemulator.IdentityServicePrincipal, ClientID: ids.WorkloadClientID, ObjectID: uuid.NewString(),
+			mi(scenarios.IdentityAddon, ids.AddonClientID, false),
+			mi(scenarios.IdentityNode, ids.NodeClientID, true),
+			mi(scenarios.IdentityNoAccess, ids.NoAccessClientID, false),
+			mi(scenarios.IdentityPod, ids.PodClientID, false),
+			{Name: scenarios.IdentityWorkload, Type: kvemulator.IdentityServicePrincipal, ClientID: ids.WorkloadClientID, ObjectID: uuid.NewString(),
 				FederatedCredentials: []kvemulator.FederatedCredential{{Name: "kvcsi-scenarios", Issuer: issuer,
 					Subject: "system:serviceaccount:" + WorkloadNamespace + ":" + scenarios.WorkloadServiceAccount}}},
-			{Name: "service-principal", Type: kvemulator.IdentityServicePrincipal, ClientID: ids.SPClientID, ObjectID: uuid.NewString(), Secrets: []string{ids.SPSecret}},
-			{Name: "scenario-admin", Type: kvemulator.IdentityServicePrincipal, ClientID: ids.AdminClientID, ObjectID: uuid.NewString(), Secrets: []string{ids.AdminSecret}},
+			{Name: scenarios.IdentitySP, Type: kvemulator.IdentityServicePrincipal, ClientID: ids.SPClientID, ObjectID: uuid.NewString(), Secrets: []string{ids.SPSecret}},
+			{Name: scenarios.IdentityHarnessName, Type: kvemulator.IdentityServicePrincipal, ClientID: ids.AdminClientID, ObjectID: uuid.NewString(), Secrets: []string{ids.AdminSecret}},
 		},
-		PodIdentities: []kvemulator.PodIdentity{{Namespace: PodIdentityNamespace, Pod: "*", Identity: "pod-identity"}},
+		PodIdentities: []kvemulator.PodIdentity{{Namespace: PodIdentityNamespace, Pod: "*", Identity: scenarios.IdentityPod}},
 		Vaults: []kvemulator.VaultSeed{{
 			Name: VaultName,
 			AccessPolicies: []kvemulator.AccessPolicySeed{
-				{Identity: "azureKeyvaultSecretsProvider", Secrets: reader, Keys: reader, Certificates: reader},
-				{Identity: "node-system-assigned", Secrets: reader, Keys: reader, Certificates: reader},
-				{Identity: "pod-identity", Secrets: reader, Keys: reader, Certificates: reader},
-				{Identity: "workload-app", Secrets: reader, Keys: reader, Certificates: reader},
-				{Identity: "service-principal", Secrets: reader, Keys: reader, Certificates: reader},
-				{Identity: "scenario-admin", Secrets: []string{"all"}, Keys: []string{"all"}, Certificates: []string{"all"}},
+				{Identity: scenarios.IdentityAddon, Secrets: reader, Keys: reader, Certificates: reader},
+				{Identity: scenarios.IdentityNode, Secrets: reader, Keys: reader, Certificates: reader},
+				{Identity: scenarios.IdentityPod, Secrets: reader, Keys: reader, Certificates: reader},
+				{Identity: scenarios.IdentityWorkload, Secrets: reader, Keys: reader, Certificates: reader},
+				{Identity: scenarios.IdentitySP, Secrets: reader, Keys: reader, Certificates: reader},
+				{Identity: scenarios.IdentityHarnessName, Secrets: []string{"all"}, Keys: []string{"all"}, Certificates: []string{"all"}},
 			},
 		}},
 	}
 	return seed, ids, nil
+}
+
+// EmulatorVault is the vault of the local and kind targets: the emulator
+// through the real SDK clients, and its admin API for the request counters.
+type EmulatorVault struct {
+	*azvault.Vault
+	Admin *kvemulator.AdminClient
+}
+
+// Requests reads the emulator's request counters.
+func (v *EmulatorVault) Requests(context.Context) ([]scenarios.VaultRequest, error) {
+	cs, err := v.Admin.Counters()
+	if err != nil {
+		return nil, fmt.Errorf("read the emulator's request counters: %w", err)
+	}
+	out := make([]scenarios.VaultRequest, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, scenarios.VaultRequest{Op: c.Op, Identity: c.Identity, Object: c.Object, Status: c.Status, Count: c.Count})
+	}
+	return out, nil
 }

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kvcsi/kvcsi/images"
+	"github.com/kvcsi/kvcsi/kvemulator"
 	"github.com/kvcsi/kvcsi/scenarios"
 	"github.com/kvcsi/kvcsi/scenarios/target"
 	"github.com/kvcsi/kvcsi/scenarios/target/azvault"
@@ -42,6 +43,9 @@ const (
 	// net.ipv4.ip_unprivileged_port_start (a "safe" sysctl).
 	emulatorHTTPSPort = 443
 	emulatorMSIPort   = 8081
+	// The admin API (request counters) on the pod's loopback only, reached
+	// by the harness's port-forward.
+	emulatorAdminPort = 8444
 )
 
 // StartKind connects to the kubeconfig's cluster (kind, or any cluster whose
@@ -141,7 +145,14 @@ func StartKind(ctx context.Context, o Options) (_ *target.Base, err error) {
 	if err != nil {
 		return nil, err
 	}
-	b.VaultImpl = v
+	// The admin API listens on the pod's loopback, which a port-forward
+	// reaches; the harness reads the request counters through it.
+	adminPF, err := PortForward(ctx, cfg, k, EmulatorNamespace, pod.Name, emulatorAdminPort)
+	if err != nil {
+		return nil, fmt.Errorf("port-forward to the emulator's admin API: %w", err)
+	}
+	b.Closers = append(b.Closers, adminPF.Close)
+	b.VaultImpl = &target.EmulatorVault{Vault: v, Admin: kvemulator.NewAdminClient("http://" + adminPF.Addr)}
 	b.IDs = ids.Placeholders()
 	b.AddonConfig = target.EmulatorAddonConfig(tag, string(caPEM), pod.Status.PodIP)
 	o.logf("[kind] emulator pod %s at %s; harness port-forward %s", pod.Name, pod.Status.PodIP, pf.Addr)
@@ -313,7 +324,7 @@ spec:
             - --tls-dir=/etc/kvemulator/tls
             - --seed=/etc/kvemulator/seed/seed.yaml
             - --msi-addr=:%[9]d
-            - --admin-addr=127.0.0.1:8444
+            - --admin-addr=127.0.0.1:%[10]d
             - --service-account-issuer=%[7]s
             - --service-account-key-file=/etc/kvemulator/seed/service-account.pem
             - --disable-throttling=true
@@ -336,7 +347,7 @@ spec:
         - name: seed
           configMap: {name: kvemulator-seed}
 `, EmulatorNamespace, indentBlock(string(caPEM), 4), indentBlock(string(caKeyPEM), 4), indentBlock(seed, 4),
-		indentBlock(saKeys, 4), image, issuer, emulatorHTTPSPort, emulatorMSIPort)
+		indentBlock(saKeys, 4), image, issuer, emulatorHTTPSPort, emulatorMSIPort, emulatorAdminPort)
 }
 
 // relayYAML is a hostNetwork DaemonSet that makes 169.254.169.254:80 (IMDS)

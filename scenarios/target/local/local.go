@@ -166,7 +166,7 @@ func Start(ctx context.Context, o Options) (_ *Target, err error) {
 	if err != nil {
 		return nil, err
 	}
-	t.VaultImpl = v
+	t.VaultImpl = &target.EmulatorVault{Vault: v, Admin: srv.Admin()}
 	caPEM, err := addon.ReadCABundle(srv.CAFile())
 	if err != nil {
 		return nil, err
