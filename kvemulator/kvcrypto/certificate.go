@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/kvcsi/kvcsi/internal/pkcs12bound"
 )
 
 // Certificate is one certificate version: its private key and its chain, leaf first.
@@ -232,6 +234,9 @@ func importPFX(value, password string) (*Certificate, error) {
 	der, err := DecodeBase64(strings.Join(strings.Fields(value), ""))
 	if err != nil {
 		return nil, badParam("value", "value is neither PEM nor valid base64: send the PFX as base64 or the PEM text")
+	}
+	if err := pkcs12bound.Check(der); err != nil {
+		return nil, badParam("value", "value is not an acceptable PFX: %v", err)
 	}
 	priv, leaf, cas, err := pkcs12.DecodeChain(der, password)
 	if err != nil {
