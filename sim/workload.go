@@ -25,9 +25,9 @@ const volName = "secrets"
 
 // PassResult is one configuration's run of a workload.
 type PassResult struct {
-	Label        string
-	Nodes, Pods  int
-	Running      int
+	Label         string
+	Nodes, Pods   int
+	Running       int
 	P50, P99, Max time.Duration
 	// Mount is what the pods' first mounts cost, from the first create until
 	// every pod was Running.

@@ -100,7 +100,9 @@ func Write(dir string, r *Report) error {
 		file, title string
 		fn          func(string) (bool, error)
 	}{
-		{"pods-running.png", "Pods Running over time", func(f string) (bool, error) { return r.plotLines(f, "Pods Running", "pods", func(s Series) []float64 { return s.Running }, 0) }},
+		{"pods-running.png", "Pods Running over time", func(f string) (bool, error) {
+			return r.plotLines(f, "Pods Running", "pods", func(s Series) []float64 { return s.Running }, 0)
+		}},
 		{"kv-requests.png", "Key Vault requests per second (service limit dashed)", func(f string) (bool, error) {
 			lim := 0.0
 			if len(r.Passes) > 0 {
