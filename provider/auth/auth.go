@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -198,7 +199,7 @@ func (c *Credentials) build(m *params.Mount) (*entry, error) {
 		return &entry{cred: cred}, nil
 	case params.VMManagedIdentity:
 		o := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: azcore.ClientOptions{Transport: c.opts.Transport}}
-		if id.UserAssignedIdentityID != "" {
+		if id.UserAssignedIdentityID != "" && !breakIgnoreUserAssignedIdentity {
 			o.ID = azidentity.ClientID(id.UserAssignedIdentityID)
 		}
 		cred, err := azidentity.NewManagedIdentityCredential(o)
@@ -210,6 +211,15 @@ func (c *Credentials) build(m *params.Mount) (*entry, error) {
 		return &entry{cred: newNMICredential(c.opts.NMIEndpoint, m.PodNamespace, m.PodName, c.opts.Transport, c.opts.Now)}, nil
 	}
 }
+
+// BreakIgnoreUserAssignedIdentityEnv, set to "1" in the provider's
+// environment, breaks it on purpose: managed identity then asks IMDS for the
+// node's default identity whatever userAssignedIdentityID says. Only the
+// break-on-purpose test of scenarios/target/local sets it, to show that
+// identity/user-assigned-managed-identity notices.
+const BreakIgnoreUserAssignedIdentityEnv = "KVCSI_BREAK_IGNORE_USER_ASSIGNED_IDENTITY"
+
+var breakIgnoreUserAssignedIdentity = os.Getenv(BreakIgnoreUserAssignedIdentityEnv) == "1"
 
 func isPublicAuthority(ad string) bool {
 	for _, h := range []string{"login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn", "login.microsoftonline.de"} {

@@ -8,8 +8,12 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/kvcsi/kvcsi/addon"
 	"github.com/kvcsi/kvcsi/kvemulator"
+	"github.com/kvcsi/kvcsi/provider/auth"
 	"github.com/kvcsi/kvcsi/scenarios"
 )
 
@@ -184,6 +188,15 @@ func TestBrokenBehaviourFails(t *testing.T) {
 		runExpectingFailure(t, tg, "rotation/autorotation", "mount not rotated")
 	})
 
+	t.Run("provider ignores userAssignedIdentityID", func(t *testing.T) {
+		// The provider asks IMDS for the node's default identity, which may
+		// read the vault too: the mounted value is right, only the vault's
+		// request counters show the wrong identity read it.
+		setProviderEnv(t, tg, auth.BreakIgnoreUserAssignedIdentityEnv, "1")
+		defer setProviderEnv(t, tg, auth.BreakIgnoreUserAssignedIdentityEnv, "")
+		runExpectingFailure(t, tg, "identity/user-assigned-managed-identity", "identity "+scenarios.IdentityAddon)
+	})
+
 	t.Run("identity given access", func(t *testing.T) {
 		// The no-access identity gets an access policy (the emulator is
 		// re-seeded): the FailedMount the documentation promises never comes,
@@ -202,4 +215,24 @@ func TestBrokenBehaviourFails(t *testing.T) {
 		}()
 		runExpectingFailure(t, tg, "identity/no-access", "no FailedMount event")
 	})
+}
+
+// setProviderEnv sets (value "") or removes one environment variable of the
+// provider container, as an operator's kubectl set env would, and waits for
+// the DaemonSet to roll.
+func setProviderEnv(t *testing.T, tg *Target, name, value string) {
+	t.Helper()
+	env := fmt.Sprintf(`{"name":%q,"value":%q}`, name, value)
+	if value == "" {
+		env = fmt.Sprintf(`{"name":%q,"$patch":"delete"}`, name)
+	}
+	patch := `{"spec":{"template":{"spec":{"containers":[{"name":"provider-azure-installer","env":[` + env + `]}]}}}}`
+	ctx := context.Background()
+	k := tg.Kube()
+	if _, err := k.Clientset.AppsV1().DaemonSets(addon.Namespace).Patch(ctx, addon.ProviderName, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := scenarios.WaitDaemonSetRolled(ctx, k, addon.Namespace, addon.ProviderName); err != nil {
+		t.Fatal(err)
+	}
 }
