@@ -101,6 +101,9 @@ type Rotator struct {
 
 	mu      sync.Mutex
 	backoff map[string]*failState
+
+	// refresh is the refresh-on-demand state (refresh.go).
+	refresh refreshState
 }
 
 type failState struct {
@@ -170,12 +173,18 @@ func (r *Rotator) Run(ctx context.Context) {
 	klog.InfoS("secret rotation enabled", "interval", r.cfg.Interval, "node", r.cfg.NodeName)
 	t := time.NewTicker(r.cfg.Interval)
 	defer t.Stop()
+	// Refreshes on demand run in this loop too, so one volume is never
+	// rotated by two goroutines at once.
+	refreshTick, stopRefresh := r.startRefresh(ctx)
+	defer stopRefresh()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			r.ReconcileAll(ctx)
+		case <-refreshTick:
+			r.refreshDue(ctx)
 		}
 	}
 }
@@ -216,27 +225,29 @@ func (r *Rotator) ReconcileAll(ctx context.Context) {
 			tokenAudiences, tokenErr = r.tokenRequests(ctx)
 			tokensRead = true
 		}
-		r.reconcileOne(ctx, &st, tokenAudiences, tokenErr)
+		r.reconcileOne(ctx, &st, tokenAudiences, tokenErr, trigger{})
 	}
 	r.prune(seen)
 }
 
-// reconcileOne rotates one volume and records the outcome in metrics, events and backoff.
-func (r *Rotator) reconcileOne(ctx context.Context, st *ssv1.SecretProviderClassPodStatus, audiences []tokenRequest, audErr error) {
+// reconcileOne rotates one volume and records the outcome in metrics, events and backoff; it
+// returns false when the rotation failed. trig is the zero trigger for the poll.
+func (r *Rotator) reconcileOne(ctx context.Context, st *ssv1.SecretProviderClassPodStatus, audiences []tokenRequest, audErr error, trig trigger) bool {
 	key := st.Namespace + "/" + st.Name
 	start := time.Now()
-	res := r.rotate(ctx, st, audiences, audErr)
+	res := r.rotate(ctx, st, audiences, audErr, trig)
 	if res.skipped {
-		return
+		return true
 	}
 	r.cfg.Metrics.RotationReconciled(res.rotated, time.Since(start))
 	if res.err != nil {
 		r.cfg.Metrics.RotationFailed(res.rotated, res.errType)
 		n := r.fail(key)
 		klog.ErrorS(res.err, "rotation failed", "status", key, "errorType", res.errType, "failures", n)
-		return
+		return false
 	}
 	r.succeed(key)
+	return true
 }
 
 // result is the outcome of rotating one volume.
@@ -254,7 +265,7 @@ type result struct {
 var skipped = result{skipped: true}
 
 // rotate does the work for one volume.
-func (r *Rotator) rotate(ctx context.Context, st *ssv1.SecretProviderClassPodStatus, audiences []tokenRequest, audErr error) result {
+func (r *Rotator) rotate(ctx context.Context, st *ssv1.SecretProviderClassPodStatus, audiences []tokenRequest, audErr error, trig trigger) result {
 	if !st.Status.Mounted || st.Status.TargetPath == "" {
 		return skipped
 	}
@@ -278,6 +289,10 @@ func (r *Rotator) rotate(ctx context.Context, st *ssv1.SecretProviderClassPodSta
 	}
 	spcName := st.Status.SecretProviderClassName
 	mountFailed := func(typ string, err error) result {
+		if trig.fresh() {
+			r.event(pod, corev1.EventTypeWarning, ReasonMountRotationFailed, "failed to refresh mounted contents of SecretProviderClass %s (%s): %v", spcName, trig, err)
+			return result{errType: typ, err: err}
+		}
 		r.event(pod, corev1.EventTypeWarning, ReasonMountRotationFailed, "failed to rotate mounted contents of SecretProviderClass %s: %v", spcName, err)
 		return result{errType: typ, err: err}
 	}
@@ -308,12 +323,17 @@ func (r *Rotator) rotate(ctx context.Context, st *ssv1.SecretProviderClassPodSta
 	if err != nil {
 		return mountFailed(ErrNodePublishSecretRefNotFound, err)
 	}
+	current := driver.FromPodStatusObjects(st.Status.Objects)
+	if trig.fresh() {
+		// Asked as a first mount is, so the provider reads Key Vault, not its cache.
+		current = nil
+	}
 	res, err := r.cfg.Refresher.Refresh(ctx, content.Request{
 		Provider:              string(spc.Spec.Provider),
 		Attributes:            driver.BuildAttributes(spc.Spec.Parameters, volCtx),
 		Secrets:               secrets,
 		TargetPath:            st.Status.TargetPath,
-		CurrentObjectVersions: driver.FromPodStatusObjects(st.Status.Objects),
+		CurrentObjectVersions: current,
 	})
 	if err != nil {
 		return mountFailed(content.ErrorType(err), err)
@@ -329,7 +349,9 @@ func (r *Rotator) rotate(ctx context.Context, st *ssv1.SecretProviderClassPodSta
 	}
 	if res.Changed {
 		out.rotated = true
-		r.event(pod, corev1.EventTypeNormal, ReasonMountRotationComplete, "successfully rotated mounted contents of SecretProviderClass %s", spcName)
+	}
+	if res.Changed || trig.fresh() {
+		r.event(pod, corev1.EventTypeNormal, ReasonMountRotationComplete, "%s", rotatedMessage(spcName, trig, res.Changed))
 	}
 	if r.cfg.Syncer == nil || len(spc.Spec.SecretObjects) == 0 {
 		return out
