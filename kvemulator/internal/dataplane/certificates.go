@@ -39,9 +39,6 @@ type certOperation struct {
 	StatusDetails         string                 `json:"status_details,omitempty"`
 	Target                string                 `json:"target,omitempty"`
 	RequestID             string                 `json:"request_id,omitempty"`
-	// Polled is internal: the operation reports inProgress in the create response and
-	// completed from the first poll on, so pollers always see both states without timing.
-	Polled bool `json:"polled,omitempty"`
 }
 
 func objectExtra(obj *store.Object[store.CertificateVersion]) certObjectExtra {
@@ -78,7 +75,8 @@ type certBundle struct {
 }
 
 // renderCertificate renders a version; full=false gives the list item (id, x5t, attributes,
-// tags); versioned=false leaves the version out of id (list of certificates).
+// tags; v is not read and may be nil); versioned=false leaves the version out of id (list of
+// certificates).
 func (c *Call) renderCertificate(v *store.Vault, obj *store.Object[store.CertificateVersion], ver *store.CertificateVersion, full, versioned bool) certBundle {
 	sum := kvcrypto.Certificate{Chain: []*x509.Certificate{{Raw: ver.CER}}}
 	b := certBundle{ID: c.ID("certificates", obj.Name, ""), X5T: sum.X5T(), Attributes: ver.Attributes, Tags: ver.Tags}
@@ -118,10 +116,13 @@ func (c *Call) renderPolicy(obj *store.Object[store.CertificateVersion]) *kvcryp
 func (c *Call) renderOperation(name string, op *certOperation) certOperation {
 	out := *op
 	out.ID = c.ID("certificates", name, "pending")
+	if out.Status == "inProgress" {
+		// Stored by an older emulator that completed the operation on its first poll.
+		out.Status, out.StatusDetails = "completed", ""
+	}
 	if out.Status == "completed" {
 		out.Target = c.ID("certificates", name, "")
 	}
-	out.Polled = false
 	return out
 }
 
@@ -272,9 +273,9 @@ func createCertificate(c *Call) (int, any, error) {
 	now := c.Now.Unix()
 	policy.ID = ""
 	policy.Attributes = &kvcrypto.PolicyAttrs{Enabled: ptrTo(true), Created: now, Updated: now}
-	op := &certOperation{Issuer: &kvcrypto.IssuerParams{Name: policy.Issuer.Name}, CSR: csr, Status: "inProgress",
-		StatusDetails: "Pending certificate created. Certificate request is in progress. This may take some time based on the issuer provider. Please check again later.",
-		RequestID:     store.NewVersionID()}
+	// Stored completed: issuance is done. The create response alone reports inProgress.
+	op := &certOperation{Issuer: &kvcrypto.IssuerParams{Name: policy.Issuer.Name}, CSR: csr, Status: "completed",
+		RequestID: store.NewVersionID()}
 	var out certOperation
 	err = c.Update(func(v *store.Vault) error {
 		if _, _, err := storeCertificate(v, certWrite{name: name, cert: cert, contentType: policy.SecretProps.ContentType, policy: policy, attrs: req.Attributes, tags: req.Tags, op: op}, c.Now); err != nil {
@@ -286,6 +287,8 @@ func createCertificate(c *Call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	out.Status, out.Target = "inProgress", ""
+	out.StatusDetails = "Pending certificate created. Certificate request is in progress. This may take some time based on the issuer provider. Please check again later."
 	q := url.Values{"api-version": {c.APIVersion}, "request_id": {op.RequestID}}
 	c.W.Header().Set("Location", c.ID("certificates", name, "pending")+"?"+q.Encode())
 	return http.StatusAccepted, out, nil
@@ -512,10 +515,16 @@ func errNoOperation(name string) *kverr.APIError {
 	return &kverr.APIError{Status: http.StatusNotFound, Code: "PendingCertificateNotFound", Message: "Pending certificate not found: " + name}
 }
 
-func getCertificateOperation(c *Call) (int, any, error) {
+// pendingOperation runs fn on the pending operation of a live certificate and renders the
+// operation fn returns. With write, fn runs under the write lock and its change is stored.
+func (c *Call) pendingOperation(write bool, fn func(x *certObjectExtra) *certOperation) (int, any, error) {
 	name := c.Name()
 	var out certOperation
-	err := c.Update(func(v *store.Vault) error {
+	run := c.View
+	if write {
+		run = c.Update
+	}
+	err := run(func(v *store.Vault) error {
 		obj := v.Certificates[name]
 		if !obj.Live() {
 			return kverr.ErrNotFound(store.KindCertificate, name, "")
@@ -524,14 +533,20 @@ func getCertificateOperation(c *Call) (int, any, error) {
 		if x.Pending == nil {
 			return errNoOperation(name)
 		}
-		if x.Pending.Status == "inProgress" {
-			x.Pending.Status, x.Pending.StatusDetails, x.Pending.Polled = "completed", "", true
+		out = c.renderOperation(name, fn(&x))
+		if write {
 			setObjectExtra(obj, x)
 		}
-		out = c.renderOperation(name, x.Pending)
 		return nil
 	})
 	return http.StatusOK, out, err
+}
+
+// getCertificateOperation reads the operation without writing: self-signed issuance is done
+// when create answers, so the stored operation is already completed (create alone reports
+// inProgress, so pollers see both states without timing).
+func getCertificateOperation(c *Call) (int, any, error) {
+	return c.pendingOperation(false, func(x *certObjectExtra) *certOperation { return x.Pending })
 }
 
 type cancelOperationRequest struct {
@@ -541,7 +556,6 @@ type cancelOperationRequest struct {
 // cancelCertificateOperation records the cancellation request. Self-signed issuance has
 // already happened by then, so the operation stays completed, as the service's would.
 func cancelCertificateOperation(c *Call) (int, any, error) {
-	name := c.Name()
 	var req cancelOperationRequest
 	if err := c.Decode(&req); err != nil {
 		return 0, nil, err
@@ -549,78 +563,40 @@ func cancelCertificateOperation(c *Call) (int, any, error) {
 	if req.CancellationRequested == nil {
 		return 0, nil, kverr.ErrBadParameter("The request body needs \"cancellation_requested\": true.")
 	}
-	var out certOperation
-	err := c.Update(func(v *store.Vault) error {
-		obj := v.Certificates[name]
-		if !obj.Live() {
-			return kverr.ErrNotFound(store.KindCertificate, name, "")
-		}
-		x := objectExtra(obj)
-		if x.Pending == nil {
-			return errNoOperation(name)
-		}
+	return c.pendingOperation(true, func(x *certObjectExtra) *certOperation {
 		x.Pending.CancellationRequested = *req.CancellationRequested
-		setObjectExtra(obj, x)
-		out = c.renderOperation(name, x.Pending)
-		return nil
+		return x.Pending
 	})
-	return http.StatusOK, out, err
 }
 
 func deleteCertificateOperation(c *Call) (int, any, error) {
-	name := c.Name()
-	var out certOperation
-	err := c.Update(func(v *store.Vault) error {
-		obj := v.Certificates[name]
-		if !obj.Live() {
-			return kverr.ErrNotFound(store.KindCertificate, name, "")
-		}
-		x := objectExtra(obj)
-		if x.Pending == nil {
-			return errNoOperation(name)
-		}
-		out = c.renderOperation(name, x.Pending)
+	return c.pendingOperation(true, func(x *certObjectExtra) *certOperation {
+		op := x.Pending
 		x.Pending = nil
-		setObjectExtra(obj, x)
-		return nil
+		return op
 	})
-	return http.StatusOK, out, err
+}
+
+func certificatesOf(v *store.Vault) map[string]*store.Object[store.CertificateVersion] {
+	return v.Certificates
+}
+
+// listCertificateItems lists the certificates keep selects as items (id without a version;
+// an item needs no vault).
+func (c *Call) listCertificateItems(keep func(*store.Object[store.CertificateVersion]) bool) (int, any, error) {
+	return listObjects(c, certificatesOf, keep, func(obj *store.Object[store.CertificateVersion]) any {
+		return c.renderCertificate(nil, obj, obj.Latest(), false, false)
+	})
 }
 
 func listCertificates(c *Call) (int, any, error) {
-	var items []any
-	err := c.View(func(v *store.Vault) error {
-		for _, n := range store.SortedNames(v.Certificates) {
-			obj := v.Certificates[n]
-			if obj.Live() {
-				items = append(items, c.renderCertificate(v, obj, obj.Latest(), false, false))
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, nil, err
-	}
-	return c.page(items, 25)
+	return c.listCertificateItems((*store.Object[store.CertificateVersion]).Live)
 }
 
 func listCertificateVersions(c *Call) (int, any, error) {
-	name := c.Name()
-	var items []any
-	err := c.View(func(v *store.Vault) error {
-		obj := v.Certificates[name]
-		if !obj.Live() {
-			return kverr.ErrNotFound(store.KindCertificate, name, "")
-		}
-		for _, ver := range obj.Versions {
-			items = append(items, c.renderCertificate(v, obj, ver, false, true))
-		}
-		return nil
+	return listVersions(c, store.KindCertificate, certificatesOf, func(obj *store.Object[store.CertificateVersion], ver *store.CertificateVersion) any {
+		return c.renderCertificate(nil, obj, ver, false, true)
 	})
-	if err != nil {
-		return 0, nil, err
-	}
-	return c.page(items, 25)
 }
 
 // setCertificateDeleted soft-deletes (d != nil) or recovers (d == nil) the certificate with its
@@ -651,20 +627,7 @@ func deleteCertificate(c *Call) (int, any, error) {
 }
 
 func listDeletedCertificates(c *Call) (int, any, error) {
-	var items []any
-	err := c.View(func(v *store.Vault) error {
-		for _, n := range store.SortedNames(v.Certificates) {
-			obj := v.Certificates[n]
-			if obj.Deleted != nil {
-				items = append(items, c.renderCertificate(v, obj, obj.Latest(), false, false))
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, nil, err
-	}
-	return c.page(items, 25)
+	return c.listCertificateItems(func(obj *store.Object[store.CertificateVersion]) bool { return obj.Deleted != nil })
 }
 
 func deletedCertificate(v *store.Vault, name string) (*store.Object[store.CertificateVersion], error) {

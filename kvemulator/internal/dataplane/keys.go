@@ -311,144 +311,27 @@ func updateKey(c *Call) (int, any, error) {
 }
 
 func listKeys(c *Call) (int, any, error) {
-	var items []any
-	err := c.View(func(v *store.Vault) error {
-		for _, n := range store.SortedNames(v.Keys) {
-			obj := v.Keys[n]
-			if obj.Live() {
-				b, _ := c.renderKey(obj, obj.Latest(), false)
-				b.Kid = c.ID("keys", obj.Name, "")
-				items = append(items, b)
-			}
-		}
-		return nil
+	return c.listKeyItems((*store.Object[store.KeyVersion]).Live)
+}
+
+// listKeyItems lists the keys keep selects as items: kid without a version, no key material.
+func (c *Call) listKeyItems(keep func(*store.Object[store.KeyVersion]) bool) (int, any, error) {
+	return listObjects(c, keysOf, keep, func(obj *store.Object[store.KeyVersion]) any {
+		b, _ := c.renderKey(obj, obj.Latest(), false)
+		b.Kid = c.ID("keys", obj.Name, "")
+		return b
 	})
-	if err != nil {
-		return 0, nil, err
-	}
-	return c.page(items, 25)
 }
 
 func listKeyVersions(c *Call) (int, any, error) {
-	name := c.Name()
-	var items []any
-	err := c.View(func(v *store.Vault) error {
-		obj := v.Keys[name]
-		if !obj.Live() {
-			return kverr.ErrNotFound(store.KindKey, name, "")
-		}
-		for _, ver := range obj.Versions {
-			b, _ := c.renderKey(obj, ver, false)
-			items = append(items, b)
-		}
-		return nil
+	return listVersions(c, store.KindKey, keysOf, func(obj *store.Object[store.KeyVersion], ver *store.KeyVersion) any {
+		b, _ := c.renderKey(obj, ver, false)
+		return b
 	})
-	if err != nil {
-		return 0, nil, err
-	}
-	return c.page(items, 25)
-}
-
-func deleteKey(c *Call) (int, any, error) {
-	name := c.Name()
-	var out keyBundle
-	err := c.Update(func(v *store.Vault) error {
-		obj := v.Keys[name]
-		if !obj.Live() {
-			return kverr.ErrNotFound(store.KindKey, name, "")
-		}
-		if obj.Latest().Managed {
-			return kverr.ErrConflict("Key %s backs certificate %s; delete the certificate instead.", name, name)
-		}
-		obj.Deleted = v.SoftDelete(c.Now)
-		var err error
-		out, err = c.renderKey(obj, obj.Latest(), true)
-		return err
-	})
-	return http.StatusOK, out, err
 }
 
 func listDeletedKeys(c *Call) (int, any, error) {
-	var items []any
-	err := c.View(func(v *store.Vault) error {
-		for _, n := range store.SortedNames(v.Keys) {
-			obj := v.Keys[n]
-			if obj.Deleted != nil && !obj.Latest().Managed {
-				b, _ := c.renderKey(obj, obj.Latest(), false)
-				b.Kid = c.ID("keys", obj.Name, "")
-				items = append(items, b)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, nil, err
-	}
-	return c.page(items, 25)
-}
-
-// deletedKey finds a soft-deleted key that is not the key of a certificate (those are
-// recovered and purged with their certificate).
-func deletedKey(v *store.Vault, name string) (*store.Object[store.KeyVersion], error) {
-	obj := v.Keys[name]
-	if obj == nil || obj.Deleted == nil {
-		return nil, kverr.ErrDeletedNotFound(store.KindKey, name)
-	}
-	if obj.Latest().Managed {
-		return nil, kverr.ErrConflict("Key %s backs certificate %s; recover or purge the certificate instead.", name, name)
-	}
-	return obj, nil
-}
-
-func getDeletedKey(c *Call) (int, any, error) {
-	name := c.Name()
-	var out keyBundle
-	err := c.View(func(v *store.Vault) error {
-		obj := v.Keys[name]
-		if obj == nil || obj.Deleted == nil {
-			return kverr.ErrDeletedNotFound(store.KindKey, name)
-		}
-		var err error
-		out, err = c.renderKey(obj, obj.Latest(), true)
-		return err
-	})
-	return http.StatusOK, out, err
-}
-
-func recoverDeletedKey(c *Call) (int, any, error) {
-	name := c.Name()
-	var out keyBundle
-	err := c.Update(func(v *store.Vault) error {
-		obj, err := deletedKey(v, name)
-		if err != nil {
-			return err
-		}
-		obj.Deleted = nil
-		out, err = c.renderKey(obj, obj.Latest(), true)
-		return err
-	})
-	return http.StatusOK, out, err
-}
-
-// errPurgeProtected is the 403 for purging in a vault with purge protection.
-func errPurgeProtected(kind string) *kverr.APIError {
-	return &kverr.APIError{Status: http.StatusForbidden, Code: "Forbidden", InnerCode: "PurgeProtectionEnabled",
-		Message: "Operation purge is not allowed: the vault has purge protection enabled; the " + kind + " is purged when its retention ends."}
-}
-
-func purgeDeletedKey(c *Call) (int, any, error) {
-	name := c.Name()
-	err := c.Update(func(v *store.Vault) error {
-		if _, err := deletedKey(v, name); err != nil {
-			return err
-		}
-		if v.PurgeProtection {
-			return errPurgeProtected(store.KindKey)
-		}
-		delete(v.Keys, name)
-		return nil
-	})
-	return http.StatusNoContent, nil, err
+	return c.listKeyItems(func(obj *store.Object[store.KeyVersion]) bool { return obj.Deleted != nil && !obj.Latest().Managed })
 }
 
 func backupKey(c *Call) (int, any, error) {

@@ -194,6 +194,9 @@ func updateSecret(c *Call) (int, any, error) {
 		if ver == nil {
 			return kverr.ErrNotFound(store.KindSecret, name, version)
 		}
+		if ver.Managed {
+			return kverr.ErrConflict("Secret %s is managed by certificate %s; change it through the certificate.", name, name)
+		}
 		if req.ContentType != nil {
 			ver.ContentType = *req.ContentType
 		}
@@ -221,73 +224,10 @@ func listSecretVersions(c *Call) (int, any, error) {
 	})
 }
 
-func deleteSecret(c *Call) (int, any, error) {
-	name := c.Name()
-	var out secretBundle
-	err := c.Update(func(v *store.Vault) error {
-		obj := v.Secrets[name]
-		if !obj.Live() {
-			return kverr.ErrNotFound(store.KindSecret, name, "")
-		}
-		if obj.Latest().Managed {
-			return kverr.ErrConflict("Secret %s backs certificate %s; delete the certificate instead.", name, name)
-		}
-		obj.Deleted = v.SoftDelete(c.Now)
-		out = c.renderSecret(obj, obj.Latest(), false, false)
-		return nil
-	})
-	return http.StatusOK, out, err
-}
-
 func listDeletedSecrets(c *Call) (int, any, error) {
 	return listObjects(c, secretsOf, func(obj *store.Object[store.SecretVersion]) bool { return obj.Deleted != nil }, func(obj *store.Object[store.SecretVersion]) any {
 		return c.renderSecret(obj, obj.Latest(), false, false)
 	})
-}
-
-func getDeletedSecret(c *Call) (int, any, error) {
-	name := c.Name()
-	var out secretBundle
-	err := c.View(func(v *store.Vault) error {
-		obj := v.Secrets[name]
-		if obj == nil || obj.Deleted == nil {
-			return kverr.ErrDeletedNotFound(store.KindSecret, name)
-		}
-		out = c.renderSecret(obj, obj.Latest(), false, false)
-		return nil
-	})
-	return http.StatusOK, out, err
-}
-
-func recoverDeletedSecret(c *Call) (int, any, error) {
-	name := c.Name()
-	var out secretBundle
-	err := c.Update(func(v *store.Vault) error {
-		obj := v.Secrets[name]
-		if obj == nil || obj.Deleted == nil {
-			return kverr.ErrDeletedNotFound(store.KindSecret, name)
-		}
-		obj.Deleted = nil
-		out = c.renderSecret(obj, obj.Latest(), false, true)
-		return nil
-	})
-	return http.StatusOK, out, err
-}
-
-func purgeDeletedSecret(c *Call) (int, any, error) {
-	name := c.Name()
-	err := c.Update(func(v *store.Vault) error {
-		obj := v.Secrets[name]
-		if obj == nil || obj.Deleted == nil {
-			return kverr.ErrDeletedNotFound(store.KindSecret, name)
-		}
-		if v.PurgeProtection {
-			return &kverr.APIError{Status: http.StatusForbidden, Code: "Forbidden", InnerCode: "PurgeProtectionEnabled", Message: "Operation purge is not allowed: the vault has purge protection enabled; the secret is purged when its retention ends."}
-		}
-		delete(v.Secrets, name)
-		return nil
-	})
-	return http.StatusNoContent, nil, err
 }
 
 func backupSecret(c *Call) (int, any, error) {
