@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -153,20 +152,6 @@ func (c *Call) Update(fn func(v *store.Vault) error) error { return c.p.Store.Up
 // View runs fn on the vault under the read lock.
 func (c *Call) View(fn func(v *store.Vault) error) error { return c.p.Store.ViewVault(c.Vault, fn) }
 
-// Supported api-versions: 7.2 through the newest the Go SDK modules send.
-var apiVersions = []string{"7.2", "7.3", "7.4", "7.5", "7.6", "2025-07-01", "2026-04-01"}
-
-func checkAPIVersion(r *http.Request) (string, *kverr.APIError) {
-	v := r.URL.Query().Get("api-version")
-	if v == "" {
-		return "", kverr.ErrBadParameter("The api-version query parameter is missing; add ?api-version=%s (supported: %s).", apiVersions[len(apiVersions)-1], strings.Join(apiVersions, ", "))
-	}
-	if !slices.Contains(apiVersions, v) {
-		return "", kverr.ErrBadParameter("The specified version (%s) is not recognized. Consider using the latest supported version (%s); supported: %s.", v, apiVersions[len(apiVersions)-1], strings.Join(apiVersions, ", "))
-	}
-	return v, nil
-}
-
 // buildMux registers every route with the pipeline around it.
 func (s *Plane) buildMux() *http.ServeMux {
 	mux := http.NewServeMux()
@@ -268,7 +253,7 @@ func (s *Plane) serveOp(w http.ResponseWriter, r *http.Request, rt *Route) {
 	if status == 0 {
 		status = http.StatusOK
 	}
-	kverr.WriteJSON(sw, status, body)
+	kverr.WriteJSON(sw, status, shapeForVersion(apiVersion, body))
 }
 
 func throttleClass(rt *Route) string {

@@ -114,6 +114,9 @@ func Build(sd *seed.Seed, now time.Time) (*store.State, error) {
 			v.SoftDeleteRetentionDays = vs.SoftDeleteRetentionDays
 		}
 		v.PurgeProtection = vs.PurgeProtection
+		if vs.Location != "" {
+			v.Location = vs.Location
+		}
 		for j, ap := range vs.AccessPolicies {
 			oid := ap.ObjectID
 			if ap.Identity != "" {

@@ -24,7 +24,8 @@ type Seed struct {
 // VaultSeed declares one vault.
 type VaultSeed struct {
 	Name                    string             `json:"name"`
-	Tenant                  string             `json:"tenant,omitempty"` // id; default: the first tenant
+	Tenant                  string             `json:"tenant,omitempty"`   // id; default: the first tenant
+	Location                string             `json:"location,omitempty"` // Azure region; default eastus
 	SoftDeleteRetentionDays int                `json:"softDeleteRetentionDays,omitempty"`
 	PurgeProtection         bool               `json:"purgeProtection,omitempty"`
 	AccessPolicies          []AccessPolicySeed `json:"accessPolicies,omitempty"`

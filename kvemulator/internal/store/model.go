@@ -31,6 +31,15 @@ type State struct {
 type Tenant struct {
 	ID   string `json:"id"`
 	Name string `json:"name,omitempty"`
+	// Subscription is what Azure Resource Manager lists for the tenant (az
+	// login); nil for none.
+	Subscription *Subscription `json:"subscription,omitempty"`
+}
+
+// Subscription is an Azure subscription, as far as az login needs one.
+type Subscription struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
 }
 
 // Identity kinds.
@@ -221,11 +230,15 @@ func SortedNames[V any](m map[string]*Object[V]) []string {
 	return names
 }
 
+// DefaultLocation is the Azure region of a vault whose seed names none.
+const DefaultLocation = "eastus"
+
 // NewVault returns an empty vault with the service defaults.
 func NewVault(name, tenant string) *Vault {
 	return &Vault{
 		Name:                    name,
 		TenantID:                tenant,
+		Location:                DefaultLocation,
 		SoftDeleteRetentionDays: 90,
 		Secrets:                 map[string]*Object[SecretVersion]{},
 		Keys:                    map[string]*Object[KeyVersion]{},
