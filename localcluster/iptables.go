@@ -96,19 +96,3 @@ func restoreIPTables(before []string) error {
 	}
 	return errors.Join(errs...)
 }
-
-// leftoverIPTablesChains lists KUBE-* chains absent from before (for tests).
-func leftoverIPTablesChains(before []string) []string {
-	had := map[string]bool{}
-	for _, c := range before {
-		had[c] = true
-	}
-	var out []string
-	for _, c := range iptablesChains() {
-		f := strings.Fields(c)
-		if strings.HasPrefix(f[2], "KUBE-") && !had[c] {
-			out = append(out, c)
-		}
-	}
-	return out
-}

@@ -10,18 +10,28 @@ import (
 	"time"
 )
 
-// The clusters are expensive, so each test binary starts at most one of
-// each kind, on first use, and TestMain stops them at the end.
+// The clusters are expensive, so each test binary shares one of each kind,
+// started on first use, and TestMain stops them at the end.
 var (
 	cpOnce    sync.Once
 	cpCluster *Cluster
 	cpErr     error
 
-	fullOnce    sync.Once
+	// fullMu guards the full cluster, which a test may stop (the teardown
+	// test); the next node call starts a new one.
+	fullMu      sync.Mutex
 	fullCluster *Cluster
-	fullErr     error
+	fullErr     error // a failed start, reported to every later caller
+	// baseline is the host before the first full cluster of this binary;
+	// haveBaseline says one was taken.
+	baseline     hostSnapshot
+	haveBaseline bool
 )
 
+// TestMain stops the shared clusters and, if this binary ran a full
+// cluster, checks that the host is as it was before (whatever -run or
+// -shuffle selected): interfaces, mounts, cgroups, sysctls, host paths and
+// processes.
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		runKilledRunHelper()
@@ -33,6 +43,15 @@ func TestMain(m *testing.M) {
 				fmt.Fprintln(os.Stderr, "stop local cluster:", err)
 				code = 1
 			}
+		}
+	}
+	if haveBaseline {
+		if diffs := diffSnapshots(settledSnapshot(baseline), baseline); len(diffs) > 0 {
+			fmt.Fprintln(os.Stderr, "FAIL: the host is not as it was before the tests (TestMain's host-restored check):")
+			for _, d := range diffs {
+				fmt.Fprintln(os.Stderr, "  "+d)
+			}
+			code = 1
 		}
 	}
 	os.Exit(code)
@@ -56,41 +75,70 @@ func controlPlane(t *testing.T) *Cluster {
 	return cpCluster
 }
 
-// node returns the shared full cluster; it needs root.
+// node returns the shared full cluster, starting it if no test has yet or
+// one stopped it; it needs root.
 func node(t *testing.T) *Cluster {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: runs a kubelet, containerd and runc, creates a bridge and mounts")
 	}
-	fullOnce.Do(func() {
+	fullMu.Lock()
+	defer fullMu.Unlock()
+	if fullCluster != nil {
+		return fullCluster
+	}
+	if fullErr != nil {
+		t.Fatalf("start the local cluster: %v", fullErr)
+	}
+	fail := func(err error) {
+		fullErr = err
+		t.Fatalf("start the local cluster: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
+	defer cancel()
+	if !haveBaseline {
 		// Hold the host lock until the binary exits: another package's
 		// full cluster must neither be in the baseline nor start between
 		// the teardown test's steps. (The exit releases it.)
-		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
-		defer cancel()
-		if fullErr = acquireHostLock(ctx, testLogger()); fullErr != nil {
-			return
+		if err := acquireHostLock(ctx, testLogger()); err != nil {
+			fail(err)
 		}
 		// A killed earlier run (ours or another package's) must not become
 		// the baseline.
-		if fullErr = cleanupPreviousOwner(testRunDir, testLogger()); fullErr != nil {
-			return
+		if err := cleanupPreviousOwner(testRunDir, testLogger()); err != nil {
+			fail(err)
 		}
-		if fullErr = Cleanup(testRunDir); fullErr != nil {
-			return
+		if err := Cleanup(testRunDir); err != nil {
+			fail(err)
 		}
 		// Processes of a cluster stopped just before (another package's)
 		// may still be exiting: let them go before recording the baseline.
 		for deadline := time.Now().Add(30 * time.Second); len(clusterProcesses()) > 0 && time.Now().Before(deadline); {
 			time.Sleep(500 * time.Millisecond)
 		}
-		baseline = takeSnapshot()
-		fullCluster, fullErr = Start(ctx, Config{RunDir: testRunDir, Logger: testLogger(), KeepRunDir: false})
-	})
-	if fullErr != nil {
-		t.Fatalf("start the local cluster: %v", fullErr)
+		baseline, haveBaseline = takeSnapshot(), true
 	}
-	return fullCluster
+	c, err := Start(ctx, Config{RunDir: testRunDir, Logger: testLogger(), KeepRunDir: false})
+	if err != nil {
+		fail(err)
+	}
+	fullCluster = c
+	return c
+}
+
+// stopNode stops the shared full cluster; the next node call starts another.
+func stopNode(t *testing.T) {
+	t.Helper()
+	fullMu.Lock()
+	defer fullMu.Unlock()
+	if fullCluster == nil {
+		return
+	}
+	c := fullCluster
+	fullCluster = nil
+	if err := c.Stop(); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
 }
 
 // testRunDir is the full cluster's run directory in tests: fixed, so that a

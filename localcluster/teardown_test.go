@@ -1,12 +1,13 @@
 package localcluster
 
-// This file's tests run last (go test runs files in name order): they stop
-// the shared cluster and check that the host is as it was before.
+// The host-restored check: TestMain compares the host after the last
+// cluster stopped with the baseline node took before the first one, and
+// TestStopAndKilledRunLeaveNothing checks Stop and the cleanup of a killed
+// run in the middle of the tests (a later test starts a new shared cluster).
 
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -95,8 +96,6 @@ func clusterProcesses() []string {
 	return out
 }
 
-var baseline hostSnapshot
-
 // helperEnv makes the test binary a helper that starts a cluster with a
 // running pod, says READY and waits to be killed: a run killed mid-way.
 const helperEnv = "KVCSI_LOCALCLUSTER_KILLED_RUN_HELPER"
@@ -155,14 +154,39 @@ func settledSnapshot(want hostSnapshot) hostSnapshot {
 	}
 }
 
-func diffSnapshots(t *testing.T, when string, got, want hostSnapshot) {
-	t.Helper()
+// diffSnapshots says, per field, how got differs from want.
+func diffSnapshots(got, want hostSnapshot) []string {
+	var out []string
 	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
 	for i := 0; i < g.NumField(); i++ {
 		if !reflect.DeepEqual(g.Field(i).Interface(), w.Field(i).Interface()) {
-			t.Errorf("%s, %s differ from before the tests:\n got: %v\nwant: %v", when, g.Type().Field(i).Name, g.Field(i).Interface(), w.Field(i).Interface())
+			out = append(out, fmt.Sprintf("%s differ from before the tests:\n got: %v\nwant: %v", g.Type().Field(i).Name, g.Field(i).Interface(), w.Field(i).Interface()))
 		}
 	}
+	return out
+}
+
+func expectBaseline(t *testing.T, when string) {
+	t.Helper()
+	for _, d := range diffSnapshots(settledSnapshot(baseline), baseline) {
+		t.Errorf("%s, %s", when, d)
+	}
+}
+
+// leftoverIPTablesChains lists KUBE-* chains absent from before.
+func leftoverIPTablesChains(before []string) []string {
+	had := map[string]bool{}
+	for _, c := range before {
+		had[c] = true
+	}
+	var out []string
+	for _, c := range iptablesChains() {
+		f := strings.Fields(c)
+		if strings.HasPrefix(f[2], "KUBE-") && !had[c] {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func TestStopAndKilledRunLeaveNothing(t *testing.T) {
@@ -185,11 +209,8 @@ func TestStopAndKilledRunLeaveNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Stop(); err != nil {
-		t.Fatalf("Stop: %v", err)
-	}
-	fullErr = errors.New("the shared cluster was stopped by TestStopAndKilledRunLeaveNothing")
-	diffSnapshots(t, "after Stop", settledSnapshot(baseline), baseline)
+	stopNode(t)
+	expectBaseline(t, "after Stop")
 	if left := leftoverIPTablesChains(st.IPTablesChains); len(left) > 0 {
 		t.Errorf("after Stop iptables chains remain: %v", left)
 	}
@@ -247,7 +268,7 @@ func TestStopAndKilledRunLeaveNothing(t *testing.T) {
 	if err := c2.Stop(); err != nil {
 		t.Fatalf("Stop after a killed run: %v", err)
 	}
-	diffSnapshots(t, "after a killed run, the next Start and Stop", settledSnapshot(baseline), baseline)
+	expectBaseline(t, "after a killed run, the next Start and Stop")
 }
 
 func containsString(ss []string, s string) bool {
