@@ -21,6 +21,7 @@ type Recorder struct {
 	reg      *prometheus.Registry
 	keyvault *prometheus.HistogramVec
 	grpc     *prometheus.HistogramVec
+	warnings *prometheus.CounterVec
 }
 
 // New creates a Recorder with its own registry.
@@ -36,7 +37,11 @@ func New() *Recorder {
 		Help:    "Duration of gRPC requests from the driver, in seconds.",
 		Buckets: Buckets,
 	}, []string{"os_type", "provider", "grpc_method", "grpc_code", "grpc_message"})
-	r.reg.MustRegister(r.keyvault, r.grpc)
+	r.warnings = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "secretproviderclass_warning_total",
+		Help: "SecretProviderClass settings mounted as upstream does with a warning instead of refused (kvcsi extension; see docs/compatibility.md), by field.",
+	}, []string{"os_type", "provider", "field"})
+	r.reg.MustRegister(r.keyvault, r.grpc, r.warnings)
 	return r
 }
 
@@ -55,6 +60,20 @@ func (r *Recorder) GRPC(d time.Duration, method, code, message string) {
 		return
 	}
 	r.grpc.WithLabelValues(runtime.GOOS, "azure", method, code, message).Observe(d.Seconds())
+}
+
+// Warning counts one SecretProviderClass warning; field is the setting's
+// name (a bounded set).
+func (r *Recorder) Warning(field string) {
+	if r == nil {
+		return
+	}
+	r.warnings.WithLabelValues(runtime.GOOS, "azure", field).Inc()
+}
+
+// WarningCounter is the warning counter of field, for tests.
+func (r *Recorder) WarningCounter(field string) prometheus.Counter {
+	return r.warnings.WithLabelValues(runtime.GOOS, "azure", field)
 }
 
 // Handler serves the registry in the Prometheus text format.

@@ -100,6 +100,8 @@ type Mount struct {
 	Identity                                      Identity
 	Objects                                       []Object
 	DefaultMode                                   os.FileMode
+	// Warnings are settings handled leniently, as upstream does.
+	Warnings []Warning
 }
 
 // VaultURL is the data-plane URL of the mount's vault.
@@ -121,6 +123,9 @@ func errf(field, format string, a ...any) error {
 type Defaults struct {
 	// CloudName is --cloud-name, used when the cloudName parameter is empty.
 	CloudName string
+	// Strict is --strict: settings upstream accepts and kvcsi handles
+	// leniently (with a Warning) are refused instead.
+	Strict bool
 }
 
 var (
@@ -132,133 +137,200 @@ var (
 // Parse validates a Mount request. attributes and secrets are the JSON
 // strings of the request; permission is the JSON of an os.FileMode.
 // The order of checks is upstream's, so the first failure matches.
+// Settings upstream accepts but kvcsi would refuse are handled as upstream
+// does and reported in Mount.Warnings, or refused with d.Strict.
 func Parse(attributes, secrets, permission string, d Defaults) (*Mount, error) {
-	attrs := map[string]string{}
-	if err := json.Unmarshal([]byte(attributes), &attrs); err != nil {
+	in, err := decodeRequest(attributes, secrets, permission)
+	if err != nil {
+		return nil, err
+	}
+	m := &Mount{DefaultMode: in.mode}
+	if err := m.parsePod(in); err != nil {
+		return nil, err
+	}
+	modes, err := parseIdentityModes(in)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.parseVaultAndTenant(in); err != nil {
+		return nil, err
+	}
+	if err := m.parseCloud(in, d); err != nil {
+		return nil, err
+	}
+	if m.Identity, err = parseIdentity(in, modes); err != nil {
+		return nil, err
+	}
+	if err := m.parseObjects(in, d); err != nil {
+		return nil, err
+	}
+	if err := checkVaultName(m.KeyVaultName); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// request is a Mount request's decoded JSON.
+type request struct {
+	attrs   map[string]string
+	secrets map[string]string
+	mode    os.FileMode
+}
+
+// get is an attribute, trimmed.
+func (r *request) get(k string) string { return strings.TrimSpace(r.attrs[k]) }
+
+func decodeRequest(attributes, secrets, permission string) (*request, error) {
+	r := &request{attrs: map[string]string{}, secrets: map[string]string{}, mode: 0o644}
+	if err := json.Unmarshal([]byte(attributes), &r.attrs); err != nil {
 		return nil, errf("attributes", "failed to unmarshal attributes, error: %s; the driver must send the SecretProviderClass parameters as a JSON object of strings", jsonErrNoValue(err))
 	}
-	sec := map[string]string{}
 	if strings.TrimSpace(secrets) != "" {
-		if err := json.Unmarshal([]byte(secrets), &sec); err != nil {
+		if err := json.Unmarshal([]byte(secrets), &r.secrets); err != nil {
 			return nil, errf("secrets", "failed to unmarshal secrets, error: %s; the nodePublishSecretRef data must be a JSON object of strings", jsonErrNoValue(err))
 		}
 	}
-	mode := os.FileMode(0o644)
 	if strings.TrimSpace(permission) != "" {
 		var p os.FileMode
 		if err := json.Unmarshal([]byte(permission), &p); err != nil || p > 0o777 {
 			return nil, errf("permission", "failed to unmarshal file permission %q: want the decimal JSON of a file mode of at most 0777, e.g. \"420\" for 0644", permission)
 		}
-		mode = p
+		r.mode = p
 	}
-	get := func(k string) string { return strings.TrimSpace(attrs[k]) }
+	return r, nil
+}
 
-	m := &Mount{DefaultMode: mode}
-	m.PodName, m.PodNamespace, m.PodUID, m.ServiceAccount = get(AttrPodName), get(AttrPodNamespace), get(AttrPodUID), get(AttrServiceAccount)
+func (m *Mount) parsePod(in *request) error {
+	m.PodName, m.PodNamespace, m.PodUID, m.ServiceAccount = in.get(AttrPodName), in.get(AttrPodNamespace), in.get(AttrPodUID), in.get(AttrServiceAccount)
 	if m.PodName == "" {
-		return nil, errf(AttrPodName, "pod name is not provided: the attribute %s is missing; the CSIDriver object needs podInfoOnMount: true", AttrPodName)
+		return errf(AttrPodName, "pod name is not provided: the attribute %s is missing; the CSIDriver object needs podInfoOnMount: true", AttrPodName)
 	}
 	if m.PodNamespace == "" {
-		return nil, errf(AttrPodNamespace, "pod namespace is not provided: the attribute %s is missing; the CSIDriver object needs podInfoOnMount: true", AttrPodNamespace)
+		return errf(AttrPodNamespace, "pod namespace is not provided: the attribute %s is missing; the CSIDriver object needs podInfoOnMount: true", AttrPodNamespace)
 	}
+	return nil
+}
 
-	var modes []string
-	usePod, err := parseBool(attrs, "usePodIdentity")
-	if err != nil {
-		return nil, err
-	}
-	useVM, err := parseBool(attrs, "useVMManagedIdentity")
-	if err != nil {
-		return nil, err
-	}
-	clientID := get("clientID")
-	if usePod {
-		modes = append(modes, "usePodIdentity=true")
-	}
-	if useVM {
-		modes = append(modes, "useVMManagedIdentity=true")
-	}
-	if clientID != "" {
-		modes = append(modes, "clientID (workload identity)")
-	}
-	if len(modes) > 1 {
-		return nil, errf("usePodIdentity", "only one identity mode can be enabled at a time: %s are set; keep one of usePodIdentity, useVMManagedIdentity, clientID", strings.Join(modes, ", "))
-	}
+// identityModes are the identity switches a request sets.
+type identityModes struct {
+	pod, vm  bool
+	clientID string
+}
 
-	m.KeyVaultName = get("keyvaultName")
+func parseIdentityModes(in *request) (identityModes, error) {
+	var im identityModes
+	var err error
+	if im.pod, err = parseBool(in.attrs, "usePodIdentity"); err != nil {
+		return im, err
+	}
+	if im.vm, err = parseBool(in.attrs, "useVMManagedIdentity"); err != nil {
+		return im, err
+	}
+	im.clientID = in.get("clientID")
+	var set []string
+	if im.pod {
+		set = append(set, "usePodIdentity=true")
+	}
+	if im.vm {
+		set = append(set, "useVMManagedIdentity=true")
+	}
+	if im.clientID != "" {
+		set = append(set, "clientID (workload identity)")
+	}
+	if len(set) > 1 {
+		return im, errf("usePodIdentity", "only one identity mode can be enabled at a time: %s are set; keep one of usePodIdentity, useVMManagedIdentity, clientID", strings.Join(set, ", "))
+	}
+	return im, nil
+}
+
+func (m *Mount) parseVaultAndTenant(in *request) error {
+	m.KeyVaultName = in.get("keyvaultName")
 	if m.KeyVaultName == "" {
-		return nil, errf("keyvaultName", "keyvaultName is not provided: set parameters.keyvaultName to the name of the Key Vault")
+		return errf("keyvaultName", "keyvaultName is not provided: set parameters.keyvaultName to the name of the Key Vault")
 	}
-	m.TenantID = get("tenantID")
+	m.TenantID = in.get("tenantID")
 	if m.TenantID == "" {
-		m.TenantID = get("tenantId")
+		m.TenantID = in.get("tenantId")
 	}
 	if m.TenantID == "" {
-		return nil, errf("tenantID", "tenantId is not provided: set parameters.tenantID to the Entra ID tenant of the Key Vault")
+		return errf("tenantID", "tenantId is not provided: set parameters.tenantID to the Entra ID tenant of the Key Vault")
 	}
+	return nil
+}
 
-	cloudName := get("cloudName")
+func (m *Mount) parseCloud(in *request, d Defaults) error {
+	cloudName := in.get("cloudName")
 	if cloudName == "" {
 		cloudName = d.CloudName
 	}
 	if cloudName == "" {
 		cloudName = "AzurePublicCloud"
 	}
-	envFile := get("cloudEnvFileName")
+	envFile := in.get("cloudEnvFileName")
 	if cloudenv.IsStack(cloudName) && envFile == "" {
-		return nil, errf("cloudEnvFileName", "cloudEnvFileName is not provided: cloudName AzureStackCloud needs parameters.cloudEnvFileName, the path of a JSON cloud environment file in the provider container")
+		return errf("cloudEnvFileName", "cloudEnvFileName is not provided: cloudName AzureStackCloud needs parameters.cloudEnvFileName, the path of a JSON cloud environment file in the provider container")
 	}
-	m.Cloud, err = cloudenv.Lookup(cloudName, envFile)
-	if err != nil {
+	var err error
+	if m.Cloud, err = cloudenv.Lookup(cloudName, envFile); err != nil {
 		field := "cloudName"
 		if cloudenv.IsStack(cloudName) {
 			field = "cloudEnvFileName"
 		}
-		return nil, errf(field, "%v", err)
+		return errf(field, "%v", err)
 	}
+	return nil
+}
 
+func parseIdentity(in *request, im identityModes) (Identity, error) {
 	switch {
-	case usePod:
-		m.Identity = Identity{Mode: PodIdentity}
-	case useVM:
-		m.Identity = Identity{Mode: VMManagedIdentity, UserAssignedIdentityID: get("userAssignedIdentityID")}
-	case clientID != "":
-		tok, err := federatedToken(attrs[AttrServiceAccounts])
+	case im.pod:
+		return Identity{Mode: PodIdentity}, nil
+	case im.vm:
+		return Identity{Mode: VMManagedIdentity, UserAssignedIdentityID: in.get("userAssignedIdentityID")}, nil
+	case im.clientID != "":
+		tok, err := federatedToken(in.attrs[AttrServiceAccounts])
 		if err != nil {
-			return nil, err
+			return Identity{}, err
 		}
-		m.Identity = Identity{Mode: WorkloadIdentity, ClientID: clientID, FederatedToken: tok}
-	default:
-		id, secret := "", ""
-		for k, v := range sec {
-			switch strings.ToLower(strings.TrimSpace(k)) {
-			case "clientid":
-				id = strings.TrimSpace(v)
-			case "clientsecret":
-				secret = strings.TrimSpace(v)
-			}
-		}
-		if id == "" {
-			return nil, errf("nodePublishSecretRef", "could not find clientid in secrets: set nodePublishSecretRef on the volume to a Secret with keys clientid and clientsecret, or choose another identity mode (useVMManagedIdentity, usePodIdentity, clientID)")
-		}
-		if secret == "" {
-			return nil, errf("nodePublishSecretRef", "could not find clientsecret in secrets: the nodePublishSecretRef Secret needs a clientsecret key")
-		}
-		m.Identity = Identity{Mode: ServicePrincipal, ClientID: id, ClientSecret: secret}
+		return Identity{Mode: WorkloadIdentity, ClientID: im.clientID, FederatedToken: tok}, nil
 	}
+	id, secret := "", ""
+	for k, v := range in.secrets {
+		switch strings.ToLower(strings.TrimSpace(k)) {
+		case "clientid":
+			id = strings.TrimSpace(v)
+		case "clientsecret":
+			secret = strings.TrimSpace(v)
+		}
+	}
+	if id == "" {
+		return Identity{}, errf("nodePublishSecretRef", "could not find clientid in secrets: set nodePublishSecretRef on the volume to a Secret with keys clientid and clientsecret, or choose another identity mode (useVMManagedIdentity, usePodIdentity, clientID)")
+	}
+	if secret == "" {
+		return Identity{}, errf("nodePublishSecretRef", "could not find clientsecret in secrets: the nodePublishSecretRef Secret needs a clientsecret key")
+	}
+	return Identity{Mode: ServicePrincipal, ClientID: id, ClientSecret: secret}, nil
+}
 
-	raw, ok := attrs["objects"]
+func (m *Mount) parseObjects(in *request, d Defaults) error {
+	raw, ok := in.attrs["objects"]
 	if !ok || strings.TrimSpace(raw) == "" {
-		return nil, errf("objects", "objects is not set: set parameters.objects to a YAML 'array:' of object documents, each with objectName and objectType")
+		return errf("objects", "objects is not set: set parameters.objects to a YAML 'array:' of object documents, each with objectName and objectType")
 	}
-	m.Objects, err = ParseObjects(raw, mode)
-	if err != nil {
-		return nil, err
+	var err error
+	m.Objects, m.Warnings, err = ParseObjects(raw, in.mode, d.Strict)
+	return err
+}
+
+// checkVaultName uses upstream's wording, then says the fix.
+func checkVaultName(name string) error {
+	if l := len(name); l < 3 || l > 24 {
+		return errf("keyvaultName", "Invalid vault name: %q, must be between 3 and 24 chars; set keyvaultName to the vault's name, not its URL", name)
 	}
-	if l := len(m.KeyVaultName); l < 3 || l > 24 || !vaultNameRE.MatchString(m.KeyVaultName) {
-		return nil, errf("keyvaultName", "Invalid vault name: %q, must match [-a-zA-Z0-9]{3,24}; set keyvaultName to the vault's name, not its URL", m.KeyVaultName)
+	if !vaultNameRE.MatchString(name) {
+		return errf("keyvaultName", "Invalid vault name: %q, must match [-a-zA-Z0-9]{3,24}; set keyvaultName to the vault's name, not its URL", name)
 	}
-	return m, nil
+	return nil
 }
 
 func parseBool(attrs map[string]string, key string) (bool, error) {
@@ -300,12 +372,15 @@ func jsonErrNoValue(err error) string {
 }
 
 // CheckFileName enforces what the atomic writer accepts and what stops
-// path traversal (CVE-2020-8567): relative, clean, no "..", short enough.
-// Subdirectories are allowed.
+// path traversal (CVE-2020-8567): relative, clean, no "..", not reserved
+// (the atomic writer's "..data" and timestamped directories start with ".."),
+// short enough. Subdirectories are allowed. Every message names the fix.
 func CheckFileName(field, name string) error {
 	switch {
 	case name == "":
 		return errf(field, "%s is empty: every object needs a file name", field)
+	case strings.ContainsRune(name, 0):
+		return errf(field, "%s %q contains a NUL character: use a plain file name", field, name)
 	case path.IsAbs(name) || strings.HasPrefix(name, "\\"):
 		return errf(field, "%s %q is an absolute path: use a path relative to the mount", field, name)
 	case len(name) > 4096:
@@ -319,28 +394,51 @@ func CheckFileName(field, name string) error {
 			return errf(field, "%s %q has an element longer than 255 characters", field, name)
 		}
 	}
-	if path.Clean(name) != name || strings.HasPrefix(name, "..") {
+	switch {
+	case name == ".":
+		return errf(field, "%s %q names the mount itself: name a file, e.g. the object's name", field, name)
+	case strings.HasPrefix(name, ".."):
+		return errf(field, "%s %q starts with '..', which the mount reserves for its ..data link and version directories: remove the leading dots", field, name)
+	case path.Clean(name) != name:
 		return errf(field, "%s %q is not a clean path: remove '.', '//' and trailing '/' (use %q)", field, name, path.Clean(name))
 	}
 	return nil
 }
 
-// CheckDistinctFiles rejects two files with the same path, and a file that
-// is also used as a directory by another (a vs a/0).
-func CheckDistinctFiles(paths []string, owner func(i int) string) error {
+// CheckDistinctFiles rejects a file that is also used as a directory by
+// another (a vs a/0), which no writer can do. Two files with the same path
+// are passed to duplicate (first and last index); a nil duplicate refuses
+// them.
+func CheckDistinctFiles(paths []string, owner func(i int) string, duplicate func(first, last int) error) error {
 	seen := make(map[string]int, len(paths))
 	for i, p := range paths {
 		if j, ok := seen[p]; ok {
-			return errf("objectAlias", "%s and %s both write the file %q: give one of them a different objectAlias", owner(j), owner(i), p)
+			if duplicate == nil {
+				return errf("objectAlias", "%s and %s both write the file %q: give one of them a different objectAlias", owner(j), owner(i), p)
+			}
+			if err := duplicate(j, i); err != nil {
+				return err
+			}
 		}
 		seen[p] = i
 	}
 	for i, p := range paths {
 		for dir := path.Dir(p); dir != "." && dir != "/"; dir = path.Dir(dir) {
 			if j, ok := seen[dir]; ok {
-				return errf("objectAlias", "%s writes the file %q, which %s needs as a directory for %q: give one of them a different objectAlias", owner(j), dir, owner(i), p)
+				return errf("objectAlias", "%s writes the file %q, which %s needs as a directory for %q: give one of them a different objectAlias (the driver cannot write both)", owner(j), dir, owner(i), p)
 			}
 		}
 	}
 	return nil
+}
+
+// DuplicateWarning is the lenient handling of two objects writing one file:
+// the last one wins, as with upstream's driver, which writes through a map.
+func DuplicateWarning(l *Lenient, paths []string, owner func(i int) string) func(first, last int) error {
+	return func(first, last int) error {
+		return l.Warn(owner(last), "objectAlias",
+			fmt.Sprintf("it writes the file %q, which %s also writes", paths[last], owner(first)),
+			"mounted the last one's content",
+			"give one of them a different objectAlias, or remove the duplicate")
+	}
 }

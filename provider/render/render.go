@@ -43,17 +43,65 @@ type SecretOptions struct {
 	Format            string // pem|pfx
 	Encoding          string // utf-8|hex|base64
 	ConstructPEMChain bool
+	// Strict refuses what is otherwise rendered as upstream does with a
+	// warning (see RenderSecret).
+	Strict bool
 }
 
-// Secret renders a secret's file contents.
-func RenderSecret(s Secret, o SecretOptions) ([]byte, error) {
-	if s.CertBacked && o.Format != "pfx" {
-		return certBackedPEM(s, o.ConstructPEMChain)
+// WarningError is returned with SecretOptions.Strict for a setting that is
+// otherwise rendered leniently; Field names the SecretProviderClass field.
+type WarningError struct {
+	Field, Msg string
+}
+
+func (e *WarningError) Error() string { return e.Msg }
+
+// RenderSecret renders a secret's file contents. Two settings are rendered
+// leniently and reported in warnings (one line each, naming the field and
+// the fix; the caller adds the object):
+//   - objectFormat pfx on a certificate stored as PEM: the stored PEM, as
+//     upstream writes it;
+//   - objectEncoding hex or base64 on a certificate rendered as PEM: the
+//     encoding does not apply to the PEM kvcsi builds, so it is ignored
+//     (upstream fails the mount with "illegal base64 data").
+//
+// With o.Strict they are a *WarningError instead.
+func RenderSecret(s Secret, o SecretOptions) ([]byte, []Warning, error) {
+	var warns []Warning
+	warn := func(field, problem, done, fix string) error {
+		if o.Strict {
+			return &WarningError{Field: field, Msg: fmt.Sprintf("%s: %s (refused: the provider runs with --strict; without it kvcsi would have %s)", problem, fix, done)}
+		}
+		warns = append(warns, Warning{Field: field, Msg: fmt.Sprintf("%s; %s: %s", problem, done, fix)})
+		return nil
 	}
-	if s.CertBacked && o.Format == "pfx" && !strings.EqualFold(s.ContentType, ContentTypePKCS12) {
-		return nil, fmt.Errorf("objectFormat pfx needs a certificate stored as PKCS#12, but its content type is %q: use objectFormat pem", s.ContentType)
+	pfxOfPEM := s.CertBacked && o.Format == "pfx" && strings.EqualFold(strings.TrimSpace(s.ContentType), ContentTypePEM)
+	if pfxOfPEM {
+		if err := warn("objectFormat", "objectFormat pfx asks for a PKCS#12, but the certificate is stored as PEM",
+			"mounted the stored PEM, as upstream does", "remove objectFormat, or import the certificate as PKCS#12"); err != nil {
+			return nil, nil, err
+		}
 	}
-	return decode(s.Value, o.Encoding)
+	if s.CertBacked && (o.Format != "pfx" || pfxOfPEM) {
+		if o.Encoding == "hex" || o.Encoding == "base64" {
+			if err := warn("objectEncoding", fmt.Sprintf("objectEncoding %s does not apply to a certificate rendered as PEM", o.Encoding),
+				"mounted the PEM and ignored the encoding (upstream fails this mount)", "remove objectEncoding"); err != nil {
+				return nil, nil, err
+			}
+		}
+		b, err := certBackedPEM(s, o.ConstructPEMChain)
+		return b, warns, err
+	}
+	if s.CertBacked && o.Format == "pfx" && !strings.EqualFold(strings.TrimSpace(s.ContentType), ContentTypePKCS12) {
+		return nil, nil, fmt.Errorf("objectFormat pfx needs a certificate stored as PKCS#12, but its content type is %q: use objectFormat pem", s.ContentType)
+	}
+	b, err := decode(s.Value, o.Encoding)
+	return b, warns, err
+}
+
+// Warning is a setting rendered leniently; see RenderSecret.
+type Warning struct {
+	Field, Msg string
 }
 
 func decode(v, encoding string) ([]byte, error) {

@@ -120,6 +120,7 @@ func TestRenderSecret(t *testing.T) {
 		s       Secret
 		o       SecretOptions
 		want    []byte
+		warn    string // a warning containing this, and only it
 		wantErr string
 	}{
 		{name: "plain utf-8", s: Secret{Value: "héllo"}, o: SecretOptions{Encoding: "utf-8"}, want: []byte("héllo")},
@@ -130,13 +131,17 @@ func TestRenderSecret(t *testing.T) {
 		{name: "pem certificate as uploaded", s: Secret{Value: pemBundle, ContentType: ContentTypePEM, CertBacked: true}, o: SecretOptions{ConstructPEMChain: true}, want: []byte(pemBundle)},
 		{name: "pfx format as base64", s: Secret{Value: pfx64, ContentType: ContentTypePKCS12, CertBacked: true}, o: SecretOptions{Format: "pfx", Encoding: "utf-8"}, want: []byte(pfx64)},
 		{name: "pfx format binary with base64 encoding", s: Secret{Value: pfx64, ContentType: ContentTypePKCS12, CertBacked: true}, o: SecretOptions{Format: "pfx", Encoding: "base64"}, want: pfx},
-		{name: "pfx format of a PEM certificate", s: Secret{Value: pemBundle, ContentType: ContentTypePEM, CertBacked: true}, o: SecretOptions{Format: "pfx"}, wantErr: "use objectFormat pem"},
+		{name: "pfx format of a PEM certificate: the stored PEM, as upstream, warned", s: Secret{Value: pemBundle, ContentType: ContentTypePEM, CertBacked: true}, o: SecretOptions{Format: "pfx"}, want: []byte(pemBundle), warn: "stored as PEM"},
+		{name: "pfx format of a PEM certificate, strict", s: Secret{Value: pemBundle, ContentType: ContentTypePEM, CertBacked: true}, o: SecretOptions{Format: "pfx", Strict: true}, wantErr: "remove objectFormat, or import the certificate as PKCS#12 (refused: the provider runs with --strict"},
+		{name: "base64 encoding of a certificate rendered as PEM: ignored, warned", s: Secret{Value: pemBundle, ContentType: ContentTypePEM, CertBacked: true}, o: SecretOptions{Encoding: "base64"}, want: []byte(pemBundle), warn: "objectEncoding base64 does not apply"},
+		{name: "hex encoding of a PKCS#12 certificate rendered as PEM, strict", s: Secret{Value: pfx64, ContentType: ContentTypePKCS12, CertBacked: true}, o: SecretOptions{Encoding: "hex", Strict: true}, wantErr: "remove objectEncoding (refused"},
+		{name: "pfx format of a certificate of unknown type", s: Secret{Value: pemBundle, ContentType: "text/plain", CertBacked: true}, o: SecretOptions{Format: "pfx"}, wantErr: "use objectFormat pem"},
 		{name: "no content type", s: Secret{Value: pfx64, CertBacked: true}, o: SecretOptions{}, wantErr: "no content type"},
-		{name: "bad pfx", s: Secret{Value: "AAAA", ContentType: ContentTypePKCS12, CertBacked: true}, o: SecretOptions{}, wantErr: "cannot be decoded"},
+		{name: "bad pfx", s: Secret{Value: "AAAA", ContentType: ContentTypePKCS12, CertBacked: true}, o: SecretOptions{}, wantErr: "the certificate's PKCS#12"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := RenderSecret(tc.s, tc.o)
+			got, warns, err := RenderSecret(tc.s, tc.o)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tc.wantErr)
@@ -151,6 +156,12 @@ func TestRenderSecret(t *testing.T) {
 			}
 			if !bytes.Equal(got, tc.want) {
 				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+			switch {
+			case tc.warn == "" && len(warns) > 0:
+				t.Fatalf("unexpected warnings %v", warns)
+			case tc.warn != "" && (len(warns) != 1 || !strings.Contains(warns[0].Msg, tc.warn)):
+				t.Fatalf("warnings = %v, want one containing %q", warns, tc.warn)
 			}
 		})
 	}
@@ -250,9 +261,9 @@ func TestGolden(t *testing.T) {
 	}
 	for name, o := range cases {
 		t.Run(name, func(t *testing.T) {
-			got, err := RenderSecret(s, o)
-			if err != nil {
-				t.Fatal(err)
+			got, warns, err := RenderSecret(s, o)
+			if err != nil || len(warns) > 0 {
+				t.Fatal(err, warns)
 			}
 			p := filepath.Join(dir, name)
 			if *update {

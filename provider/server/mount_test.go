@@ -177,7 +177,7 @@ func TestMountErrors(t *testing.T) {
 		{"identity without access", e.attrs(objs("objectName: db-password; objectType: secret")), spSecrets(outsiderID, outsiderSecret), codes.PermissionDenied,
 			[]string{"objectName:db-password", "grant this identity"}},
 		{"wrong client secret", e.attrs(objs("objectName: db-password; objectType: secret")), spSecrets(readerID, "not-the-secret"), codes.Unauthenticated,
-			[]string{"objectName:db-password"}},
+			[]string{"objectName:db-password", "AADSTS7000215"}},
 		{"vault that does not exist", e.attrs(objs("objectName: db-password; objectType: secret"), "keyvaultName", "no-such-vault"), spSecrets(readerID, readerSecret), codes.NotFound,
 			[]string{"no-such-vault", "keyvaultName"}},
 		{"tenant of another vault", e.attrs(objs("objectName: db-password; objectType: secret"), "tenantID", "22222222-2222-2222-2222-222222222222"), spSecrets(readerID, readerSecret), codes.InvalidArgument,
@@ -195,6 +195,9 @@ func TestMountErrors(t *testing.T) {
 			st := status.Convert(err)
 			if st.Code() != tc.code {
 				t.Fatalf("code = %v (%v), want %v", st.Code(), st.Message(), tc.code)
+			}
+			if !strings.HasPrefix(st.Message(), server.ErrorPrefix) || strings.Count(st.Message(), server.ErrorPrefix) != 1 {
+				t.Errorf("message %q does not start with upstream's %q once", st.Message(), server.ErrorPrefix)
 			}
 			for _, p := range tc.parts {
 				if !strings.Contains(st.Message(), p) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,8 +19,13 @@ import (
 	"github.com/kvcsi/kvcsi/provider/render"
 )
 
-// RuntimeName is reported by Version.
-const RuntimeName = "secrets-store-provider-azure"
+// RuntimeName is reported by Version: upstream's, so that drivers and
+// dashboards that show or match it see the same provider.
+const RuntimeName = "secrets-store-csi-driver-provider-azure"
+
+// ErrorPrefix starts every Mount error message, as upstream's do, so alert
+// rules and runbooks written against upstream still match.
+const ErrorPrefix = "failed to mount objects, error: "
 
 var _ v1alpha1.CSIDriverProviderServer = (*Server)(nil)
 
@@ -34,7 +40,12 @@ func (s *Server) Mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alph
 	resp, m, err := s.mount(ctx, req)
 	code := status.Code(err)
 	if err != nil {
-		setReason(ctx, reasonOf(err))
+		reason := reasonOf(err)
+		setReason(ctx, reason)
+		err = &mountError{st: status.New(code, ErrorPrefix+status.Convert(err).Message()), reason: reason}
+	}
+	if resp != nil {
+		s.warned(m, resp.Warnings)
 	}
 	if m != nil {
 		attrs := []any{"pod", m.PodNamespace + "/" + m.PodName, "vault", m.KeyVaultName, "identity", m.Identity.Mode.String(), "objects", len(m.Objects), "code", code.String(), "duration", time.Since(start).String()}
@@ -79,7 +90,7 @@ func fail(code codes.Code, reason, format string, a ...any) error {
 }
 
 func (s *Server) mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alpha1.MountResponse, *params.Mount, error) {
-	m, err := params.Parse(req.GetAttributes(), req.GetSecrets(), req.GetPermission(), params.Defaults{CloudName: s.cfg.CloudName})
+	m, err := params.Parse(req.GetAttributes(), req.GetSecrets(), req.GetPermission(), params.Defaults{CloudName: s.cfg.CloudName, Strict: s.cfg.Strict})
 	if err != nil {
 		return nil, nil, fail(codes.InvalidArgument, "invalid_parameters", "%v", err)
 	}
@@ -127,9 +138,20 @@ func (s *Server) mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alph
 	}
 	wg.Wait()
 
+	return s.assemble(m, results)
+}
+
+// assemble builds the response from the objects' results in parameter
+// order: the first failing object fails the Mount; two files at one path are
+// upstream's "last one wins" (with a warning; params already warned about
+// the paths it knew before fetching, so only new ones such as a split
+// <file>.crt are warned here).
+func (s *Server) assemble(m *params.Mount, results []objectResult) (*v1alpha1.MountResponse, *params.Mount, error) {
 	resp := &v1alpha1.MountResponse{}
-	var paths []string
-	var owners []string
+	for _, w := range m.Warnings {
+		resp.Warnings = append(resp.Warnings, w.Msg)
+	}
+	var paths, owners []string
 	for i, r := range results {
 		if r.err != nil {
 			return nil, m, r.err // the first failing object in parameter order
@@ -140,16 +162,87 @@ func (s *Server) mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alph
 			owners = append(owners, m.Objects[i].Describe())
 		}
 		resp.ObjectVersion = append(resp.ObjectVersion, r.versions...)
+		resp.Warnings = append(resp.Warnings, r.warnings...)
 	}
-	if err := params.CheckDistinctFiles(paths, func(i int) string { return owners[i] }); err != nil {
+	known := map[string]bool{}
+	for _, o := range m.Objects {
+		for _, p := range o.Paths() {
+			known[p] = true
+		}
+	}
+	l := &params.Lenient{Strict: s.cfg.Strict}
+	owner := func(i int) string { return owners[i] }
+	warnDup := params.DuplicateWarning(l, paths, owner)
+	drop := map[int]bool{}
+	err := params.CheckDistinctFiles(paths, owner, func(first, last int) error {
+		drop[first] = true
+		if known[paths[last]] {
+			return nil
+		}
+		return warnDup(first, last)
+	})
+	if err != nil {
 		return nil, m, fail(codes.InvalidArgument, "invalid_parameters", "%v", err)
 	}
+	if len(drop) > 0 {
+		files := resp.Files[:0]
+		for i, f := range resp.Files {
+			if !drop[i] {
+				files = append(files, f)
+			}
+		}
+		resp.Files = files
+		resp.ObjectVersion = lastVersionPerID(resp.ObjectVersion)
+	}
+	for _, w := range l.Warnings {
+		resp.Warnings = append(resp.Warnings, w.Msg)
+	}
 	return resp, m, nil
+}
+
+// lastVersionPerID keeps one version per object id, the last, in the order
+// of their last appearance (an object named twice reports its version once).
+func lastVersionPerID(vs []*v1alpha1.ObjectVersion) []*v1alpha1.ObjectVersion {
+	last := map[string]int{}
+	for i, v := range vs {
+		last[v.GetId()] = i
+	}
+	out := vs[:0:0]
+	for i, v := range vs {
+		if last[v.GetId()] == i {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// warned logs and counts each warning of a Mount.
+func (s *Server) warned(m *params.Mount, warnings []string) {
+	for _, w := range warnings {
+		pod := ""
+		if m != nil {
+			pod = m.PodNamespace + "/" + m.PodName
+		}
+		s.log.Warn("SecretProviderClass handled leniently", "pod", pod, "reason", params.WarningReason, "warning", w)
+		s.metrics.Warning(warningField(w))
+	}
+}
+
+// warningField is the SecretProviderClass field a warning names (a bounded
+// label value).
+func warningField(w string) string {
+	for _, f := range []string{"objectVersionHistory", "objectFormat", "objectEncoding", "filePermission", "objectAlias"} {
+		if strings.Contains(w, f) {
+			return f
+		}
+	}
+	return "other"
 }
 
 type objectResult struct {
 	files    []*v1alpha1.File
 	versions []*v1alpha1.ObjectVersion
+	warnings []string
 	err      error
 }
 
@@ -165,11 +258,11 @@ func (s *Server) fetchObject(ctx context.Context, t keyvault.Target, m *params.M
 		if err != nil {
 			return objectResult{err: s.objectError(m, o, err)}
 		}
-		files, err := s.render(o, o.FileName(), it)
+		files, warns, err := s.render(o, o.FileName(), it)
 		if err != nil {
 			return objectResult{err: err}
 		}
-		return objectResult{files: files, versions: []*v1alpha1.ObjectVersion{{Id: o.Type + "/" + o.Name, Version: it.Version}}}
+		return objectResult{files: files, warnings: warns, versions: []*v1alpha1.ObjectVersion{{Id: o.Type + "/" + o.Name, Version: it.Version}}}
 	}
 	all, err := s.fetcher.EnabledVersions(ctx, t, o.Type, o.Name)
 	if err != nil {
@@ -200,32 +293,41 @@ func (s *Server) fetchObject(ctx context.Context, t keyvault.Target, m *params.M
 		if err != nil {
 			return objectResult{err: s.objectError(m, o, err)}
 		}
-		files, err := s.render(o, fmt.Sprintf("%s/%d", o.FileName(), i), it)
+		files, warns, err := s.render(o, fmt.Sprintf("%s/%d", o.FileName(), i), it)
 		if err != nil {
 			return objectResult{err: err}
 		}
 		res.files = append(res.files, files...)
+		if i == 0 {
+			res.warnings = warns // the same setting warns once, not per version
+		}
 		res.versions = append(res.versions, &v1alpha1.ObjectVersion{Id: fmt.Sprintf("%s/%s/%d", o.Type, o.Name, i), Version: it.Version})
 	}
 	return res
 }
 
-// render turns one fetched version into its file(s) at path.
-func (s *Server) render(o params.Object, path string, it *keyvault.Item) ([]*v1alpha1.File, error) {
+// render turns one fetched version into its file(s) at path, with the
+// warnings of settings rendered leniently.
+func (s *Server) render(o params.Object, path string, it *keyvault.Item) ([]*v1alpha1.File, []string, error) {
 	var (
-		data []byte
-		err  error
+		data  []byte
+		warns []render.Warning
+		err   error
 	)
 	switch {
 	case it.Secret != nil:
-		data, err = render.RenderSecret(*it.Secret, render.SecretOptions{Format: o.Format, Encoding: o.Encoding, ConstructPEMChain: s.cfg.ConstructPEMChain})
+		data, warns, err = render.RenderSecret(*it.Secret, render.SecretOptions{Format: o.Format, Encoding: o.Encoding, ConstructPEMChain: s.cfg.ConstructPEMChain, Strict: s.cfg.Strict})
 	case it.Key != nil:
 		data, err = render.RenderKey(*it.Key)
 	default:
 		data, err = render.RenderCert(it.Cert)
 	}
 	if err != nil {
-		return nil, fail(codes.InvalidArgument, "render", "failed to get %s: %v", o.Describe(), err)
+		return nil, nil, fail(codes.InvalidArgument, "render", "failed to get %s: %v", o.Describe(), err)
+	}
+	var msgs []string
+	for _, w := range warns {
+		msgs = append(msgs, fmt.Sprintf("object %q: %s", o.Name, w.Msg))
 	}
 	mode := int32(o.Mode)
 	files := []*v1alpha1.File{{Path: path, Mode: mode, Contents: data}}
@@ -233,5 +335,5 @@ func (s *Server) render(o params.Object, path string, it *keyvault.Item) ([]*v1a
 		crt, key := render.SplitCertAndKey(data)
 		files = append(files, &v1alpha1.File{Path: path + ".crt", Mode: mode, Contents: crt}, &v1alpha1.File{Path: path + ".key", Mode: mode, Contents: key})
 	}
-	return files, nil
+	return files, msgs, nil
 }

@@ -14,9 +14,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/kvcsi/kvcsi/api/provider/v1alpha1"
+	"github.com/kvcsi/kvcsi/internal/buildinfo"
 	"github.com/kvcsi/kvcsi/provider/auth"
 	"github.com/kvcsi/kvcsi/provider/keyvault"
 	"github.com/kvcsi/kvcsi/provider/metrics"
@@ -48,6 +51,13 @@ type Config struct {
 	DisableSingleflight bool
 	// MountTimeout bounds a Mount whose caller set no deadline; default 2m.
 	MountTimeout time.Duration
+	// Strict refuses, with InvalidArgument, the SecretProviderClass settings
+	// that are otherwise handled as upstream does with a warning (--strict).
+	Strict bool
+	// UserAgent is appended to the User-Agent of every Key Vault and Entra
+	// ID request (--custom-user-agent, after upstream's
+	// "csi-secrets-store/<version> (<os>/<arch>)").
+	UserAgent string
 	// MaxRetries and RetryDelay tune the SDK retry policy; 0 keeps azcore's defaults.
 	MaxRetries int
 	RetryDelay time.Duration
@@ -84,6 +94,32 @@ func NewHTTPClient(extraCAs []byte, dial func(ctx context.Context, network, addr
 		ExpectContinueTimeout: time.Second,
 	}
 	return &http.Client{Transport: t}, nil
+}
+
+// UserAgent is what the provider adds to the SDK's User-Agent: upstream's
+// product token, then custom (--custom-user-agent) when set.
+func UserAgent(custom string) string {
+	ua := fmt.Sprintf("csi-secrets-store/%s (%s/%s) kvcsi", buildinfo.Version, runtime.GOOS, runtime.GOARCH)
+	if custom = strings.TrimSpace(custom); custom != "" {
+		ua += " " + custom
+	}
+	return ua
+}
+
+// userAgent appends add to each request's User-Agent.
+type userAgent struct {
+	next http.RoundTripper
+	add  string
+}
+
+func (u *userAgent) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	if ua := r.Header.Get("User-Agent"); ua != "" {
+		r.Header.Set("User-Agent", ua+" "+u.add)
+	} else {
+		r.Header.Set("User-Agent", u.add)
+	}
+	return u.next.RoundTrip(r)
 }
 
 // objectSource is what Mount needs from Key Vault; *keyvault.Fetcher in
@@ -128,6 +164,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	hc.Transport = &userAgent{next: hc.Transport, add: UserAgent(cfg.UserAgent)}
 	return &Server{
 		cfg:     cfg,
 		log:     cfg.Logger,
