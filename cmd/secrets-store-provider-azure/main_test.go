@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -16,19 +16,91 @@ import (
 	"github.com/kvcsi/kvcsi/api/provider/v1alpha1"
 )
 
+// kvcsiFlags are the provider's own flags (docs/provider.md#flags); every
+// other flag must be upstream's.
+var kvcsiFlags = map[string]string{"ca-bundle": "", "cache-ttl": "10s", "nmi-endpoint": "http://localhost:2579", "strict": "false"}
+
+// TestFlagDefaultsAreUpstreams checks the flag set against upstream
+// provider v1.8.2's full flag list, recorded as data from upstream's source
+// (testdata/upstream-flags.txt): every upstream flag exists here with
+// upstream's default, and every other flag is a documented kvcsi addition.
 func TestFlagDefaultsAreUpstreams(t *testing.T) {
+	raw, err := os.ReadFile("testdata/upstream-flags.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := map[string]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, def, ok := strings.Cut(line, "\t")
+		if !ok {
+			t.Fatalf("bad line %q", line)
+		}
+		upstream[name] = def
+	}
+	if len(upstream) < 29 {
+		t.Fatalf("only %d upstream flags recorded", len(upstream))
+	}
+	fs := newFlagSet(&flags{})
+	for name, def := range upstream {
+		fl := fs.Lookup(name)
+		if fl == nil {
+			t.Errorf("upstream flag --%s is not accepted (upstream manifests pass it; the binary would exit)", name)
+			continue
+		}
+		if fl.DefValue != def {
+			t.Errorf("--%s default %q, upstream's %q", name, fl.DefValue, def)
+		}
+	}
+	fs.VisitAll(func(fl *flag.Flag) {
+		if _, ok := upstream[fl.Name]; ok {
+			return
+		}
+		def, ok := kvcsiFlags[fl.Name]
+		if !ok {
+			t.Errorf("--%s is neither upstream's nor a documented kvcsi flag", fl.Name)
+		} else if fl.DefValue != def {
+			t.Errorf("--%s default %q, want %q", fl.Name, fl.DefValue, def)
+		}
+	})
+	if _, err := parseFlags(nil); err != nil {
+		t.Fatalf("defaults do not parse: %v", err)
+	}
+}
+
+// TestUpstreamFlagsAccepted: the flags upstream's chart and manifests pass
+// start the provider; the ones without effect here say so.
+func TestUpstreamFlagsAccepted(t *testing.T) {
+	f, err := parseFlags([]string{"--enable-pprof", "--pprof-port=6061", "--metrics-backend=prometheus", "--custom-user-agent=my-agent/1.0",
+		"--token-proxy-url=https://proxy.example", "--sni-name=a.ests.aks", "-v=2", "-logtostderr=false", "--log-format-json=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.enablePprof || f.pprofPort != 6061 || f.customUserAgent != "my-agent/1.0" || f.verbosity != 2 {
+		t.Fatalf("parsed %+v", f)
+	}
+	w := strings.Join(ignoredFlagWarnings(f), "\n")
+	for _, want := range []string{"--token-proxy-url is ignored: it configures AKS identity binding", "--sni-name is ignored", "-logtostderr=false is ignored"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warnings %q lack %q", w, want)
+		}
+	}
+	if got := ignoredFlagWarnings(&flags{klog: defaultsOf(t)}); len(got) != 0 {
+		t.Errorf("defaults warn: %q", got)
+	}
+	if _, err := parseFlags([]string{"--metrics-backend=otlp"}); err == nil || !strings.Contains(err.Error(), "unsupported metrics backend") {
+		t.Errorf("otlp backend: %v", err)
+	}
+}
+
+func defaultsOf(t *testing.T) map[string]*string {
 	f, err := parseFlags(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := flags{
-		endpoint: "unix:///tmp/azure.sock", constructPEMChain: true, healthzPort: 8989, healthzPath: "/healthz",
-		healthzTimeout: 5 * time.Second, prometheusPort: 8898, cloudName: "AzurePublicCloud",
-		cacheTTL: 10 * time.Second, nmiEndpoint: "http://localhost:2579",
-	}
-	if *f != want {
-		t.Fatalf("defaults = %+v\nwant       %+v", *f, want)
-	}
+	return f.klog
 }
 
 func TestFlagErrors(t *testing.T) {
@@ -92,7 +164,7 @@ func TestServeAndStopOnSIGTERM(t *testing.T) {
 		<-exited
 		t.Fatalf("Version: %v (realMain: %v)", err, result)
 	}
-	if v.RuntimeName != "secrets-store-provider-azure" {
+	if v.RuntimeName != "secrets-store-csi-driver-provider-azure" {
 		t.Fatalf("Version = %+v", v)
 	}
 	h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
@@ -108,5 +180,28 @@ func TestServeAndStopOnSIGTERM(t *testing.T) {
 	}
 	if _, err := os.Stat(sock); !os.IsNotExist(err) {
 		t.Fatalf("socket left behind: %v", err)
+	}
+}
+
+// TestFlagsDocumented: docs/provider.md lists every flag (klog's as a group).
+func TestFlagsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/provider.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	klog := map[string]bool{}
+	for _, k := range klogFlags {
+		klog[k.name] = true
+	}
+	newFlagSet(&flags{}).VisitAll(func(fl *flag.Flag) {
+		if klog[fl.Name] {
+			return
+		}
+		if !strings.Contains(string(doc), "`-"+fl.Name+"`") && !strings.Contains(string(doc), "`--"+fl.Name+"`") {
+			t.Errorf("docs/provider.md does not list --%s", fl.Name)
+		}
+	})
+	if !strings.Contains(string(doc), "klog's") {
+		t.Error("docs/provider.md does not mention klog's flags")
 	}
 }
