@@ -99,6 +99,10 @@ func Render(o Options) (*Rendering, error) {
 		Name: o.ReleaseName, Namespace: o.Namespace, Revision: 1, IsInstall: true,
 	}, caps)
 	if err != nil {
+		if strings.Contains(err.Error(), "additional properties") {
+			// values.schema.json names each key the chart does not have.
+			return nil, fmt.Errorf("chart values: %w\n(kvcsi's chart has its own values, not those of upstream's secrets-store-csi-driver and csi-secrets-store-provider-azure charts: see docs/compatibility.md#chart-values for the mapping)", err)
+		}
 		return nil, fmt.Errorf("chart values: %w", err)
 	}
 	if o.ManagedBy != "" {
