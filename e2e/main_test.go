@@ -9,7 +9,9 @@
 //     cluster created from kind-config.yaml, the image tarballs loaded with
 //     `kind load image-archive`, deleted at the end;
 //   - neither (CI's `go test ./...`, as root): the local cluster, with the
-//     images imported, so the same path runs without Docker.
+//     images imported, so the same path runs without Docker. There only the
+//     smoke subset runs (see smokeScenarios): scenarios/target/local runs
+//     the whole catalogue on the same cluster in the same `go test ./...`.
 //
 // In every case the target is the "kind" scenario target
 // (scenarios/target/cluster.StartKind): the emulator is deployed into the
@@ -43,6 +45,7 @@ var (
 	kindCluster = flag.String("kind-cluster", "", "create this kind cluster from --kind-config, load the images, delete it at the end")
 	kindConfig  = flag.String("kind-config", "../kind-config.yaml", "kind cluster configuration")
 	imageTag    = flag.String("image-tag", "", "tag of kvcsi's images (default: this binary's version)")
+	catalogue   = flag.String("catalogue", "", "all or smoke: which scenarios run (default: all on a given cluster, smoke on the local cluster)")
 )
 
 var (
@@ -51,6 +54,8 @@ var (
 	// cannot run here (skipReason says why).
 	tgt        scenarios.Target
 	skipReason string
+	// runAll runs the whole catalogue; otherwise smokeScenarios.
+	runAll bool
 )
 
 func TestMain(m *testing.M) {
@@ -71,6 +76,17 @@ func TestMain(m *testing.M) {
 	kubeconfig := cfg.KubeconfigFile()
 	if kubeconfig == "" {
 		kubeconfig = os.Getenv("KUBECONFIG")
+	}
+	// all: the whole catalogue; the default path (the local cluster) runs
+	// the smoke subset, --catalogue overrides.
+	runAll = kubeconfig != "" || *kindCluster != ""
+	switch *catalogue {
+	case "":
+	case "all", "smoke":
+		runAll = *catalogue == "all"
+	default:
+		fmt.Fprintf(os.Stderr, "e2e: --catalogue %q: use all or smoke\n", *catalogue)
+		os.Exit(2)
 	}
 	switch {
 	case kubeconfig != "":
