@@ -146,6 +146,20 @@ func (e *Env) waitFile(ctx context.Context, pod, path, want string, timeout time
 // intervals plus the time to reach the provider and write.
 func rotationWait() time.Duration { return 4*RotationPollInterval + 30*time.Second }
 
+// notRotatedPolls is how many poll intervals a negative rotation check
+// (rotation off, or a 5m interval) waits before it asserts the mount still
+// has the old value. The bound it rests on: with rotation on at
+// RotationPollInterval the driver re-mounts every interval, and the
+// provider's cache (--cache-ttl, 10s, documented to stay under the
+// interval) hands out the new value by the following poll, so a rotating
+// driver changes the mount within two intervals. Four leave the same margin
+// for a loaded node as the positive checks' limit, rotationWait.
+const notRotatedPolls = 4
+
+// notRotatedWait is notRotatedPolls intervals: the time a negative rotation
+// check needs, not a speed assertion.
+func notRotatedWait() time.Duration { return notRotatedPolls * RotationPollInterval }
+
 // uniqueValue is a secret value unique to this scenario and moment, so a
 // rotated value cannot be confused with an earlier run's.
 func uniqueValue(prefix string) string {

@@ -136,7 +136,7 @@ var rotationCustomInterval = Scenario{
 		if _, err := env.Target.Vault().SetSecret(ctx, "foo1", after); err != nil {
 			return err
 		}
-		time.Sleep(4 * RotationPollInterval)
+		time.Sleep(notRotatedWait())
 		if err := env.expectFile(ctx, "rotating", "/mnt/secrets-store/foo1", before); err != nil {
 			return errorf("rotated before the 5m interval passed: %v", err)
 		}
@@ -176,7 +176,7 @@ var rotationDisabled = Scenario{
 		if _, err := env.Target.Vault().SetSecret(ctx, "foo1", uniqueValue("after")); err != nil {
 			return err
 		}
-		time.Sleep(4 * RotationPollInterval)
+		time.Sleep(notRotatedWait())
 		if err := env.expectFile(ctx, "rotating", "/mnt/secrets-store/foo1", before); err != nil {
 			return errorf("rotated although rotation is disabled: %v", err)
 		}

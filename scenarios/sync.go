@@ -265,10 +265,31 @@ var syncDeletedWithPods = Scenario{
 		if err := k.Delete(ctx, env.Namespace, env.Render(syncPodYAML, "<pod-name>", "first")); err != nil {
 			return err
 		}
-		// Give the garbage collector time to act wrongly before checking it did not.
-		time.Sleep(5 * time.Second)
-		if _, err := secrets.Get(ctx, "foosecret", metav1.GetOptions{}); err != nil {
-			return errorf("foosecret gone while pod second still consumes it: %v", err)
+		// No sleep for the negative: the garbage collector, finding foosecret
+		// with one owner gone and one still there, removes the dangling
+		// reference and keeps the object (kube-controller-manager's
+		// attemptToDeleteItem, "solid" owner). Wait for that decision; a
+		// collector that deleted it instead fails here.
+		var gone error
+		err = k.Eventually(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
+			s, err := secrets.Get(ctx, "foosecret", metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				gone = err
+				return true, nil
+			}
+			if err != nil {
+				return false, err
+			}
+			if len(s.OwnerReferences) != 1 || s.OwnerReferences[0].Name != "second" {
+				return false, errorf("foosecret has owners %v, want pod second only once pod first is gone", s.OwnerReferences)
+			}
+			return true, nil
+		})
+		if gone != nil {
+			return errorf("foosecret gone while pod second still consumes it: %v", gone)
+		}
+		if err != nil {
+			return err
 		}
 		if err := k.Delete(ctx, env.Namespace, env.Render(syncPodYAML, "<pod-name>", "second")); err != nil {
 			return err
