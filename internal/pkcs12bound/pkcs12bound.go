@@ -6,10 +6,11 @@
 //
 // What Check sees: the MAC (classic PKCS#12 MAC and PBMAC1), the encryption
 // of every encryptedData in the authenticated safe, and every shrouded key
-// bag in a plain (unencrypted) SafeContents. A shrouded key bag inside an
-// encryptedData is visible only after decrypting it, which Check does not
-// do; decoding such a file costs the outer derivations (bounded) plus the
-// inner ones.
+// bag, in a plain SafeContents or inside an encryptedData: once an
+// encryptedData's own count is within the bound, Check decrypts it with the
+// password the decoder will use (the same algorithms the decoder supports)
+// to read the bags inside. An encryptedData Check cannot decrypt is one the
+// decoder cannot decrypt either, so its bags are never reached.
 package pkcs12bound
 
 import (
@@ -122,27 +123,34 @@ func tooMany(where string, n int) error {
 		where, n, MaxIterations, MaxIterations)}
 }
 
-func malformed(where string, err error) error {
-	return &Error{Where: where, msg: fmt.Sprintf("the PKCS#12 %s is not valid DER: %v", where, err)}
-}
+// A structure that does not parse is not Check's to refuse: the decoder
+// parses the same structures with the same types and fails there before
+// deriving anything from it, with its own message. Check skips it and
+// goes on with the rest (the decoder decrypts every encryptedData before it
+// reads any key bag, so a broken bag must not hide a later count).
 
-// Check returns an *Error when pfx (DER) is larger than MaxSize or names an
-// iteration count above MaxIterations, and nil otherwise. It derives no key
-// and reads each byte a bounded number of times. A structure it does not
-// know is left to the decoder, which refuses it too.
-func Check(pfx []byte) error {
+// Check is CheckPassword with the empty password, which every kvcsi decode
+// of a Key Vault certificate uses.
+func Check(pfx []byte) error { return CheckPassword(pfx, "") }
+
+// CheckPassword returns an *Error when pfx (DER) is larger than MaxSize or
+// names an iteration count above MaxIterations, and nil otherwise; password
+// is the one the decoder will be given. Its work is bounded: at most the
+// derivations of the encryptedData it decrypts, each within the bound. A
+// structure it does not know is left to the decoder, which refuses it too.
+func CheckPassword(pfx []byte, password string) error {
 	if len(pfx) > MaxSize {
 		return &Error{Where: "file", msg: fmt.Sprintf("the PKCS#12 is %d bytes, more than the bound of %d bytes", len(pfx), MaxSize)}
 	}
 	var p pfxPdu
 	if _, err := asn1.Unmarshal(pfx, &p); err != nil {
-		return malformed("PFX", err)
+		return nil
 	}
 	if len(p.MacData.Mac.Algorithm.Algorithm) > 0 {
 		if p.MacData.Mac.Algorithm.Algorithm.Equal(oidPBMAC1) {
 			var pm pbmac1Params
 			if _, err := asn1.Unmarshal(p.MacData.Mac.Algorithm.Parameters.FullBytes, &pm); err != nil {
-				return malformed("PBMAC1 parameters", err)
+				return nil
 			}
 			if err := checkPBKDF2("MAC (PBMAC1)", pm.Kdf); err != nil {
 				return err
@@ -158,43 +166,78 @@ func Check(pfx []byte) error {
 	// STRING) whose bytes are the AuthenticatedSafe.
 	var authSafe asn1.RawValue
 	if _, err := asn1.Unmarshal(p.AuthSafe.Content.Bytes, &authSafe); err != nil {
-		return malformed("authenticated safe", err)
+		return nil
 	}
 	var safe []contentInfo
 	if _, err := asn1.Unmarshal(authSafe.Bytes, &safe); err != nil {
-		return malformed("authenticated safe", err)
+		return nil
 	}
 	for i, ci := range safe {
 		switch {
 		case ci.ContentType.Equal(oidData):
 			var data []byte
 			if _, err := asn1.Unmarshal(ci.Content.Bytes, &data); err != nil {
-				return malformed("SafeContents", err)
+				continue
 			}
 			var bags []safeBag
 			if _, err := asn1.Unmarshal(data, &bags); err != nil {
-				return malformed("SafeContents", err)
+				continue
 			}
-			for _, b := range bags {
-				if !b.Id.Equal(oidShroudedKey) {
-					continue
-				}
-				var k encryptedPrivateKeyInfo
-				if _, err := asn1.Unmarshal(b.Value.Bytes, &k); err != nil {
-					return malformed("shrouded key bag", err)
-				}
-				if err := checkAlgorithm("shrouded key bag encryption", k.AlgorithmIdentifier); err != nil {
-					return err
-				}
+			if err := checkBags("shrouded key bag encryption", bags); err != nil {
+				return err
 			}
 		case ci.ContentType.Equal(oidEncryptedData):
 			var ed encryptedData
 			if _, err := asn1.Unmarshal(ci.Content.Bytes, &ed); err != nil {
-				return malformed("encryptedData", err)
+				continue
 			}
-			if err := checkAlgorithm(fmt.Sprintf("encryptedData %d encryption", i), ed.EncryptedContentInfo.ContentEncryptionAlgorithm); err != nil {
+			alg := ed.EncryptedContentInfo.ContentEncryptionAlgorithm
+			if err := checkAlgorithm(fmt.Sprintf("encryptedData %d encryption", i), alg); err != nil {
 				return err
 			}
+			if err := checkEncryptedBags(i, alg, password, ed.EncryptedContentInfo.EncryptedContent); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func checkBags(where string, bags []safeBag) error {
+	for _, b := range bags {
+		if !b.Id.Equal(oidShroudedKey) {
+			continue
+		}
+		var k encryptedPrivateKeyInfo
+		if _, err := asn1.Unmarshal(b.Value.Bytes, &k); err != nil {
+			continue
+		}
+		if err := checkAlgorithm(where, k.AlgorithmIdentifier); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkEncryptedBags decrypts encryptedData i as the decoder would (the
+// PKCS#12 password encoding; for the empty password also the empty byte
+// string the decoder falls back to) and bounds the shrouded key bags inside.
+func checkEncryptedBags(i int, alg pkix.AlgorithmIdentifier, password string, data []byte) error {
+	passes := [][]byte{bmpPassword(password)}
+	if password == "" {
+		passes = append(passes, nil)
+	}
+	for _, p := range passes {
+		plain, err := decrypt(alg, password, p, data)
+		if err != nil {
+			continue
+		}
+		var bags []safeBag
+		if _, err := asn1.Unmarshal(plain, &bags); err != nil {
+			continue
+		}
+		if err := checkBags(fmt.Sprintf("shrouded key bag encryption (inside encryptedData %d)", i), bags); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -207,7 +250,7 @@ func checkAlgorithm(where string, alg pkix.AlgorithmIdentifier) error {
 	case len(alg.Algorithm) == len(oidPKCS12PBE)+1 && alg.Algorithm[:len(oidPKCS12PBE)].Equal(oidPKCS12PBE):
 		var pp pbeParams
 		if _, err := asn1.Unmarshal(alg.Parameters.FullBytes, &pp); err != nil {
-			return malformed(where+" parameters", err)
+			return nil
 		}
 		if pp.Iterations > MaxIterations {
 			return tooMany(where, pp.Iterations)
@@ -215,7 +258,7 @@ func checkAlgorithm(where string, alg pkix.AlgorithmIdentifier) error {
 	case alg.Algorithm.Equal(oidPBES2):
 		var pp pbes2Params
 		if _, err := asn1.Unmarshal(alg.Parameters.FullBytes, &pp); err != nil {
-			return malformed(where+" parameters", err)
+			return nil
 		}
 		return checkPBKDF2(where+" (PBES2)", pp.Kdf)
 	}
@@ -228,7 +271,7 @@ func checkPBKDF2(where string, kdf pkix.AlgorithmIdentifier) error {
 	}
 	var kp pbkdf2Params
 	if _, err := asn1.Unmarshal(kdf.Parameters.FullBytes, &kp); err != nil {
-		return malformed(where+" PBKDF2 parameters", err)
+		return nil
 	}
 	if kp.Iterations > MaxIterations {
 		return tooMany(where, kp.Iterations)

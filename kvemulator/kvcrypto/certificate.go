@@ -235,7 +235,7 @@ func importPFX(value, password string) (*Certificate, error) {
 	if err != nil {
 		return nil, badParam("value", "value is neither PEM nor valid base64: send the PFX as base64 or the PEM text")
 	}
-	if err := pkcs12bound.Check(der); err != nil {
+	if err := pkcs12bound.CheckPassword(der, password); err != nil {
 		return nil, badParam("value", "value is not an acceptable PFX: %v", err)
 	}
 	priv, leaf, cas, err := pkcs12.DecodeChain(der, password)
