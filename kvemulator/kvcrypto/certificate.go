@@ -200,6 +200,13 @@ func ImportCertificate(value, password, contentType string) (*Certificate, strin
 		return nil, "", badParam("value", "value is required: send the base64 PFX or the PEM text of the certificate with its private key")
 	}
 	isPEM := strings.HasPrefix(trimmed, "-----BEGIN")
+	if !isPEM && contentType == ContentTypePEM {
+		// The Python and .NET clients send the bytes of a .pem file base64
+		// encoded, as they do a PFX; the service takes both forms.
+		if b, err := DecodeBase64(strings.Join(strings.Fields(trimmed), "")); err == nil && strings.HasPrefix(strings.TrimSpace(string(b)), "-----BEGIN") {
+			trimmed, isPEM = strings.TrimSpace(string(b)), true
+		}
+	}
 	switch contentType {
 	case "":
 		contentType = ContentTypePKCS12
