@@ -165,9 +165,9 @@ func (ca *certAuthority) serverCert(dnsNames []string, ips []net.IP) (tls.Certif
 // serverNames are the SANs: localhost, the suffix and its wildcard, the login
 // host, and with AzureNames the public names.
 func (c Config) serverNames() ([]string, []net.IP) {
-	names := []string{"localhost", c.DNSSuffix, "*." + c.DNSSuffix, c.LoginHost}
+	names := []string{"localhost", c.DNSSuffix, "*." + c.DNSSuffix, c.LoginHost, c.managementHost()}
 	if c.AzureNames {
-		names = append(names, "*."+azureVaultSuffix, azureVaultSuffix, azureLoginHost)
+		names = append(names, "*."+azureVaultSuffix, azureVaultSuffix, azureLoginHost, azureManagementHost)
 	}
 	return names, []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback}
 }

@@ -84,6 +84,7 @@ func pythonEnv(t *testing.T, s *kvemulator.Server, names ...string) []string {
 		"KVEMU_ADDR="+s.Addr(),
 		"KVEMU_HOSTS="+strings.Join(names, ","),
 		"REQUESTS_CA_BUNDLE="+s.CAFile(),
+		"PYTHONDONTWRITEBYTECODE=1",
 	)
 }
 
