@@ -70,6 +70,7 @@ func TestAdminSeedSettingsAndErrors(t *testing.T) {
 		t.Fatalf("bad name: %v", err)
 	}
 	req, _ := http.NewRequest("PUT", e.AdminURL()+"/limits", strings.NewReader(`{"enabled":true,"window":"soon"}`))
+	req.Header.Set("Content-Type", "application/json")
 	r2, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,10 @@ func NewAdminClient(base string) *AdminClient {
 }
 
 func (a *AdminClient) do(method, path string, in, out any) error {
+	return a.doAs("application/json", method, path, in, out)
+}
+
+func (a *AdminClient) doAs(contentType, method, path string, in, out any) error {
 	var body io.Reader
 	switch v := in.(type) {
 	case nil:
@@ -44,6 +48,9 @@ func (a *AdminClient) do(method, path string, in, out any) error {
 	if err != nil {
 		return err
 	}
+	// The admin API refuses a state change without a JSON (or, for a seed,
+	// YAML) body type: the guard against requests a web page could send.
+	req.Header.Set("Content-Type", contentType)
 	resp, err := a.hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("kvemulator admin %s %s: %w", method, path, err)
@@ -122,7 +129,9 @@ func (a *AdminClient) ResetCounters() error { return a.do("DELETE", "/counters",
 func (a *AdminClient) Reset() error { return a.do("POST", "/reset", nil, nil) }
 
 // Seed replaces the state with a YAML or JSON seed.
-func (a *AdminClient) Seed(seed []byte) error { return a.do("POST", "/seed", seed, nil) }
+func (a *AdminClient) Seed(seed []byte) error {
+	return a.doAs("application/yaml", "POST", "/seed", seed, nil)
+}
 
 // Snapshot returns the whole state, secret values included.
 func (a *AdminClient) Snapshot() (*State, error) {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Config is everything Start needs. The zero value is usable: it serves the
@@ -39,8 +40,24 @@ type Config struct {
 	// be switched at run time through the admin API).
 	DisableThrottling bool
 
+	// Limits of every listener against slow or oversized requests (defaults:
+	// 10s to read the headers, 2m to read a whole request, 2m idle keep-alive,
+	// 64 KiB of headers). Tests shorten them.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
+
 	Logger *slog.Logger
 }
+
+// Listener limit defaults (Config.ReadHeaderTimeout and the rest).
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 2 * time.Minute
+	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultMaxHeaderBytes    = 64 << 10
+)
 
 const (
 	defaultDNSSuffix = "vault.kvcsi.test"
@@ -91,6 +108,21 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.SeedFile != "" && c.Seed != nil {
 		return c, fmt.Errorf("both Config.SeedFile and Config.Seed are set: give one of them")
+	}
+	if c.ReadHeaderTimeout < 0 || c.ReadTimeout < 0 || c.IdleTimeout < 0 || c.MaxHeaderBytes < 0 {
+		return c, fmt.Errorf("Config: ReadHeaderTimeout, ReadTimeout, IdleTimeout and MaxHeaderBytes must not be negative (0 means the default)")
+	}
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = DefaultReadTimeout
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -74,7 +74,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.store.HasVault(addr.Vault) {
-		s.counters.Add(faults.CounterKey{Vault: addr.Vault, Op: "Unknown", Status: http.StatusNotFound})
+		// The name comes from the Host header: counted without it.
+		s.counters.Add(faults.CounterKey{Op: "VaultNotFound", Status: http.StatusNotFound})
 		kverr.WriteJSON(w, http.StatusNotFound, kverr.ErrVaultNotFound(addr.Vault))
 		return
 	}

@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -88,8 +91,10 @@ func readAll(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-// Handler serves the admin API.
-func Handler(s Deps) http.Handler {
+// Handler serves the admin API behind guard.
+func Handler(s Deps) http.Handler { return guard(routes(s)) }
+
+func routes(s Deps) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /info", func(w http.ResponseWriter, r *http.Request) { kverr.WriteJSON(w, 200, s.Info()) })
@@ -205,4 +210,50 @@ func setSecretVersion(s Deps, vault, name string, req SetSecretRequest) (SetSecr
 		return nil
 	})
 	return resp, err
+}
+
+// guard refuses what a web page could make a browser send to the loopback
+// port: a Host that is not localhost or a loopback address (DNS rebinding: a
+// name the attacker controls that resolves to 127.0.0.1), an Origin that is
+// not loopback, and a state-changing request whose body is not JSON (or YAML,
+// for /seed) — the only types a page can send without a CORS preflight,
+// which this API never grants, are form and text types.
+func guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			adminFail(w, http.StatusForbidden, "the admin API answers only requests addressed to localhost or a loopback address, not Host %q", kverr.Truncate(r.Host, 100))
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" {
+			u, err := url.Parse(o)
+			if err != nil || !loopbackHost(u.Host) {
+				adminFail(w, http.StatusForbidden, "the admin API refuses cross-site requests (Origin %q)", kverr.Truncate(o, 100))
+				return
+			}
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			yaml := mt == "application/yaml" || mt == "application/x-yaml" || mt == "text/yaml"
+			if mt != "application/json" && !(yaml && r.URL.Path == "/seed") {
+				adminFail(w, http.StatusUnsupportedMediaType, "%s %s needs Content-Type: application/json (POST /seed also takes application/yaml), not %q", r.Method, r.URL.Path, kverr.Truncate(r.Header.Get("Content-Type"), 100))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost reports whether a Host value (with or without a port) is
+// localhost or a loopback IP address.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

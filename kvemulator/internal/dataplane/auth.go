@@ -55,8 +55,17 @@ func (s *Plane) authenticate(r *http.Request, addr Addr) (*Principal, *kverr.API
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return nil, kverr.ErrUnauthorized("AKV10022: The access token has expired; get a new token from the token endpoint.")
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return nil, kverr.ErrUnauthorized("AKV10022: The access token is not valid yet (its nbf is in the future); check the clocks, or get a new token.")
+	case errors.Is(err, entra.ErrTimeClaim), errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return nil, kverr.ErrUnauthorized("AKV10000: The access token could not be validated: " + errText(err) + ".")
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		return nil, kverr.ErrUnauthorized("AKV10000: The access token could not be validated: its signature does not verify with this emulator's signing key.")
 	case err != nil:
-		return nil, kverr.ErrUnauthorized("AKV10000: The access token could not be validated: its signature does not verify with this emulator's signing key, or it is malformed.")
+		return nil, kverr.ErrUnauthorized("AKV10000: The access token could not be validated: it is malformed (a JWT is three base64url parts, header.payload.signature).")
+	}
+	if want := entra.STSIssuer(claims.TenantID); !strings.EqualFold(claims.Issuer, want) {
+		return nil, kverr.ErrUnauthorized(fmt.Sprintf("AKV10032: Invalid issuer. Expected %s, found %s.", want, kverr.Truncate(claims.Issuer, 100)))
 	}
 	if !audienceOK(claims.Audience, addr) {
 		return nil, kverr.ErrUnauthorized(fmt.Sprintf("AKV10022: Invalid audience. Expected %s, found: %s.", addr.Resource, strings.Join(claims.Audience, ",")))
@@ -81,4 +90,12 @@ func (s *Plane) authorize(vault string, p *Principal, rt *Route) *kverr.APIError
 		return kverr.ErrForbidden(p.AppID, p.ObjectID, p.Issuer, rt.Kind, rt.Permission, vault)
 	}
 	return nil
+}
+
+// errText names a claim problem without quoting the token.
+func errText(err error) string {
+	if errors.Is(err, jwt.ErrTokenRequiredClaimMissing) {
+		return "it has no exp claim"
+	}
+	return err.Error()
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"strings"
 
 	"github.com/kvcsi/kvcsi/kvemulator/internal/kverr"
 )
@@ -61,6 +62,10 @@ func (s *Plane) openBackup(kind, tenant, blob string, obj any) error {
 	var env backupEnvelope
 	if err := json.Unmarshal(plain, &env); err != nil || env.Kind != kind {
 		return kverr.ErrBadParameter("The backup blob in \"value\" is not a %s backup.", kind)
+	}
+	if !strings.EqualFold(env.Tenant, tenant) {
+		// As the service: a backup restores only within the tenant (subscription) it came from.
+		return kverr.ErrBadParameter("The %s backup comes from a vault of tenant %s; it can be restored only into a vault of that tenant, not of %s.", kind, env.Tenant, tenant)
 	}
 	if err := json.Unmarshal(env.Object, obj); err != nil {
 		return kverr.ErrBadParameter("The backup blob in \"value\" is damaged: %v", err)

@@ -203,9 +203,15 @@ func (s *Plane) serveOp(w http.ResponseWriter, r *http.Request, rt *Route) {
 				ident = principal.AppID
 			}
 		}
-		s.Counters.Add(faults.CounterKey{Vault: addr.Vault, Object: object, Op: op, Identity: ident, Status: sw.status})
+		// Object names are request data: they are counted only for an authenticated caller
+		// (and the counter map is bounded besides), so anonymous traffic cannot grow it.
+		counted := object
+		if principal == nil {
+			counted = ""
+		}
+		s.Counters.Add(faults.CounterKey{Vault: addr.Vault, Object: counted, Op: op, Identity: ident, Status: sw.status})
 		// Names and ids only: never a header, a body or a query value.
-		s.Log.Debug("request", "vault", addr.Vault, "op", op, "object", object, "identity", ident, "status", sw.status)
+		s.Log.Debug("request", "vault", addr.Vault, "op", op, "object", kverr.Truncate(object, 128), "identity", ident, "status", sw.status)
 	}()
 
 	apiVersion, aerr := checkAPIVersion(r)

@@ -104,6 +104,12 @@ func (s *Service) imdsToken(w http.ResponseWriter, r *http.Request) {
 	status, who := http.StatusOK, ""
 	defer func() { s.Counters.Add(faults.CounterKey{Op: "IMDSToken", Identity: who, Status: status}) }()
 	q := r.URL.Query()
+	if r.Header.Get("X-Forwarded-For") != "" {
+		// IMDS answers the VM itself, never a request relayed by a proxy.
+		status = http.StatusBadRequest
+		msiError(w, status, "invalid_request", "Requests with an X-Forwarded-For header are refused: the instance metadata service answers only the machine itself, not a proxy")
+		return
+	}
 	if !strings.EqualFold(r.Header.Get("Metadata"), "true") {
 		status = http.StatusBadRequest
 		msiError(w, status, "invalid_request", "Required metadata header not specified")

@@ -12,12 +12,14 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -146,6 +148,9 @@ func (is *Issuer) Verify(tok string) (AccessClaims, error) {
 	if err != nil {
 		return claims, err
 	}
+	if err := numericTimes(tok); err != nil {
+		return claims, err
+	}
 	if is.cached.Add(1) > verifiedCacheMax {
 		is.verified.Clear()
 		is.cached.Store(1)
@@ -225,4 +230,35 @@ func ReadPublicKeys(path string) ([]crypto.PublicKey, error) {
 		return nil, fmt.Errorf("%s holds no PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE block", path)
 	}
 	return keys, nil
+}
+
+// ErrTimeClaim is a time claim (exp, nbf, iat) that is not a JSON number: the
+// JWT library would read "exp":"9999999999" as a time, Entra never writes it.
+var ErrTimeClaim = errors.New("its exp, nbf and iat claims must be JSON numbers (seconds since 1970)")
+
+// numericTimes checks the time claims of a token whose signature verified.
+func numericTimes(tok string) error {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return ErrTimeClaim
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ErrTimeClaim
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &raw); err != nil {
+		return ErrTimeClaim
+	}
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		v, ok := raw[name]
+		if !ok {
+			continue
+		}
+		var n json.Number
+		if len(v) == 0 || v[0] == '"' || json.Unmarshal(v, &n) != nil {
+			return ErrTimeClaim
+		}
+	}
+	return nil
 }

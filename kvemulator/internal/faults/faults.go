@@ -35,6 +35,8 @@ type Counter struct {
 type Counters struct {
 	mu sync.Mutex
 	m  map[CounterKey]int64
+	// Max bounds the distinct keys (0: DefaultMaxCounterKeys).
+	Max int
 }
 
 func (c *Counters) Add(k CounterKey) {
@@ -42,8 +44,38 @@ func (c *Counters) Add(k CounterKey) {
 	if c.m == nil {
 		c.m = map[CounterKey]int64{}
 	}
+	if _, ok := c.m[k]; !ok && len(c.m) >= c.max() {
+		// Full: a new key is counted under its op and status only, then under
+		// one overflow key, so the map stays bounded whatever the requests name.
+		k = CounterKey{Op: k.Op, Status: k.Status}
+		if _, ok := c.m[k]; !ok && len(c.m) >= c.max()+overflowKeys {
+			k = CounterKey{Op: OverflowOp}
+		}
+	}
 	c.m[k]++
 	c.mu.Unlock()
+}
+
+// Len is the number of distinct counter keys.
+func (c *Counters) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}
+
+// DefaultMaxCounterKeys bounds the counter map; OverflowOp names the key that
+// counts what arrives once it and its op/status reserve are full.
+const (
+	DefaultMaxCounterKeys = 10000
+	overflowKeys          = 1000
+	OverflowOp            = "CounterOverflow"
+)
+
+func (c *Counters) max() int {
+	if c.Max > 0 {
+		return c.Max
+	}
+	return DefaultMaxCounterKeys
 }
 
 func (c *Counters) List() []Counter {

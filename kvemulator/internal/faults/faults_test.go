@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -82,5 +83,28 @@ func TestFaultRulesMatchAndRetire(t *testing.T) {
 	}
 	if _, ok := fs.match("kv1", "x", "GetSecret"); ok || len(fs.List()) != 0 {
 		t.Fatal("rule must retire after Count hits")
+	}
+}
+
+// The counter map stays bounded whatever the keys, and no count is lost.
+func TestCountersAreBounded(t *testing.T) {
+	c := Counters{Max: 100}
+	for i := range 5000 {
+		c.Add(CounterKey{Vault: "kv1", Object: strings.Repeat("x", i), Op: "GetSecret", Status: i})
+	}
+	if n := c.Len(); n > 100+overflowKeys+1 {
+		t.Fatalf("%d keys, want at most %d", n, 100+overflowKeys+1)
+	}
+	var total int64
+	overflow := false
+	for _, x := range c.List() {
+		total += x.Count
+		overflow = overflow || x.Op == OverflowOp
+		if len(x.Object) > 100 {
+			t.Fatalf("an object name counted after the map was full (%d bytes)", len(x.Object))
+		}
+	}
+	if total != 5000 || !overflow {
+		t.Fatalf("total %d (want 5000), overflow key %v", total, overflow)
 	}
 }

@@ -131,7 +131,7 @@ type Attributes struct {
 	Expires         *int64 `json:"exp,omitempty"`
 	Created         int64  `json:"created,omitempty"`
 	Updated         int64  `json:"updated,omitempty"`
-	RecoveryLevel   string `json:"RecoveryLevel,omitempty"`
+	RecoveryLevel   string `json:"recoveryLevel,omitempty"`
 	RecoverableDays int    `json:"recoverableDays,omitempty"`
 	Exportable      *bool  `json:"exportable,omitempty"` // keys only
 }
