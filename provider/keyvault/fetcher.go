@@ -8,8 +8,10 @@ package keyvault
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -106,6 +108,15 @@ func New(o Options) *Fetcher {
 	}
 	return &Fetcher{o: o, clients: map[string]*clients{}, cache: map[string]cached{}}
 }
+
+// BreakLogSecretValuesEnv, set to "1" in the provider's environment, breaks
+// it on purpose: every fetched secret value is written to standard error
+// (the container log). Only the break-on-purpose test of
+// scenarios/target/local sets it, to show that security/no-secret-in-logs
+// notices a leak.
+const BreakLogSecretValuesEnv = "KVCSI_BREAK_LOG_SECRET_VALUES"
+
+var breakLogSecretValues = os.Getenv(BreakLogSecretValuesEnv) == "1"
 
 // shouldRetry is azcore's default policy, except that a vault name that does
 // not resolve is final: retrying cannot make the vault exist.
@@ -276,6 +287,9 @@ func (f *Fetcher) get(ctx context.Context, t Target, typ, name, version string) 
 		s := &render.Secret{CertBacked: r.KID != nil && *r.KID != ""}
 		if r.Value != nil {
 			s.Value = *r.Value
+		}
+		if breakLogSecretValues {
+			fmt.Fprintf(os.Stderr, "BROKEN ON PURPOSE (%s): secret %s = %s\n", BreakLogSecretValuesEnv, name, s.Value)
 		}
 		if r.ContentType != nil {
 			s.ContentType = *r.ContentType

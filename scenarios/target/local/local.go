@@ -137,7 +137,15 @@ func Start(ctx context.Context, o Options) (_ *Target, err error) {
 	if err := os.MkdirAll(tlsDir, 0o700); err != nil {
 		return nil, err
 	}
+	// The emulator logs beside the cluster's processes, so the secret-leak
+	// scan (security/no-secret-in-logs) reads it with theirs.
+	emuLog, err := os.OpenFile(filepath.Join(c.RunDir(), "logs", "kvemulator.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("emulator log: %w", err)
+	}
+	t.Closers = append(t.Closers, emuLog.Close)
 	srv, err := kvemulator.Start(ctx, kvemulator.Config{
+		Logger:                 slog.New(slog.NewTextHandler(emuLog, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Addr:                   c.NodeIP() + ":443",
 		AzureNames:             true,
 		TLSDir:                 tlsDir,

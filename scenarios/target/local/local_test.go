@@ -14,6 +14,7 @@ import (
 	"github.com/kvcsi/kvcsi/addon"
 	"github.com/kvcsi/kvcsi/kvemulator"
 	"github.com/kvcsi/kvcsi/provider/auth"
+	"github.com/kvcsi/kvcsi/provider/keyvault"
 	"github.com/kvcsi/kvcsi/scenarios"
 )
 
@@ -214,6 +215,14 @@ func TestBrokenBehaviourFails(t *testing.T) {
 			}
 		}()
 		runExpectingFailure(t, tg, "identity/no-access", "no FailedMount event")
+	})
+
+	t.Run("provider logs secret values", func(t *testing.T) {
+		// A provider that writes every fetched value to its container log:
+		// the leak scan must find the value it mounts.
+		setProviderEnv(t, tg, keyvault.BreakLogSecretValuesEnv, "1")
+		defer setProviderEnv(t, tg, keyvault.BreakLogSecretValuesEnv, "")
+		runExpectingFailure(t, tg, "security/no-secret-in-logs", "leak:")
 	})
 }
 
