@@ -91,9 +91,10 @@ func (r *Rotator) startRefresh(ctx context.Context) (<-chan time.Time, func()) {
 		}
 	}
 	r.refresh.mu.Unlock()
-	f.Start(ctx.Done())
+	ictx, cancel := context.WithCancel(ctx)
+	f.Start(ictx.Done())
 	t := time.NewTicker(RefreshCheckInterval)
-	return t.C, func() { t.Stop(); f.Shutdown() }
+	return t.C, func() { t.Stop(); cancel(); f.Shutdown() }
 }
 
 // refreshDue refreshes the volumes whose class or pod annotation changed
