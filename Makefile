@@ -15,7 +15,7 @@ KIND_CLUSTER_NAME ?= kvcsi
 .DEFAULT_GOAL := help
 
 .PHONY: all
-all: build
+all: build ## build every binary (as make build)
 
 TEST_DEPS :=
 -include mk/*.mk
@@ -29,7 +29,7 @@ test: $(TEST_DEPS) ## run every test (root runs the mount and local-cluster test
 	$(GO) test -count=1 -timeout 60m ./...
 
 .PHONY: vet
-vet:
+vet: ## go vet on every package (make lint runs it too)
 	$(GO) vet ./...
 
 .PHONY: bench

@@ -41,6 +41,9 @@ func TestImportIntoContainerd(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: runs a private containerd")
 	}
+	if testing.Short() {
+		t.Skip("runs a private containerd (-short, as in make test-unit, runs no daemon)")
+	}
 	containerd, ctr := containerdBinaries(t)
 	bin := tinyBinary(t)
 	bins := map[string]string{}

@@ -388,6 +388,9 @@ func TestBusyboxShellRuns(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: chroot into the unpacked image")
 	}
+	if testing.Short() {
+		t.Skip("chroots as root (-short, as in make test-unit, needs no root)")
+	}
 	built, err := Build(context.Background(), Options{Version: "v1", OutDir: t.TempDir(), Only: []string{"busybox"}})
 	if err != nil {
 		t.Fatal(err)

@@ -64,6 +64,9 @@ func testLogger() *slog.Logger {
 // controlPlane returns the shared API-only cluster (no root needed).
 func controlPlane(t *testing.T) *Cluster {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a local control plane (etcd, kube-apiserver; -short, as in make test-unit, runs without one)")
+	}
 	cpOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
@@ -81,6 +84,9 @@ func node(t *testing.T) *Cluster {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: runs a kubelet, containerd and runc, creates a bridge and mounts")
+	}
+	if testing.Short() {
+		t.Skip("needs a local cluster (-short, as in make test-unit, runs without one)")
 	}
 	fullMu.Lock()
 	defer fullMu.Unlock()

@@ -1,4 +1,4 @@
-# Local cluster (issue 6): the pinned Kubernetes, etcd and containerd binaries,
+# Local cluster: the pinned Kubernetes, etcd and containerd binaries,
 # built once per version into ${XDG_CACHE_HOME:-~/.cache}/kvcsi/bin (or
 # $KVCSI_BIN_CACHE); a warm run only checks the cache.
 .PHONY: k8s-bins

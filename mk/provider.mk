@@ -1,4 +1,4 @@
-# Azure Key Vault provider (issue 3): provider/, cmd/secrets-store-provider-azure.
+# Azure Key Vault provider: provider/, cmd/secrets-store-provider-azure.
 
 .PHONY: provider
 provider: ## build bin/secrets-store-provider-azure

@@ -1,4 +1,4 @@
-# Scenarios (issue 7): the executable spec. `make run` is the README's main
+# Scenarios: the executable spec. `make run` is the README's main
 # command; `make e2e` runs the same catalogue as e2e-framework features.
 REPORT ?= _output/report.md
 RUN ?=

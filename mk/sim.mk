@@ -1,4 +1,4 @@
-# sim (issue 16): the scale target — simulated nodes, each a real driver and
+# sim: the scale target — simulated nodes, each a real driver and
 # provider, against the real control plane and the Key Vault emulator.
 # `make sim` runs SIM_WORKLOAD with SIM_FLAGS and writes _output/sim/<workload>/report.md.
 SIM_WORKLOAD ?= mount-storm

@@ -24,11 +24,15 @@ var (
 	err     error
 )
 
-// Get returns the shared control plane, starting it on the first call. A
-// failure to start is a test failure: the control plane needs neither root nor
+// Get returns the shared control plane, starting it on the first call;
+// under -short (make test-unit) it skips the test instead. A failure to start
+// is a test failure: the control plane needs neither root nor
 // anything this machine lacks (its binaries are built into the cache).
 func Get(t testing.TB) *localcluster.Cluster {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a local control plane (etcd, kube-apiserver; -short, as in make test-unit, runs without one)")
+	}
 	once.Do(func() {
 		// Cold starts build kube-apiserver and etcd into the cache first.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)

@@ -214,10 +214,16 @@ func JWKSToPEM(raw []byte) (string, error) {
 			c, ok := curves[jk.Crv]
 			x, err1 := num(jk.X)
 			y, err2 := num(jk.Y)
-			if !ok || err1 != nil || err2 != nil {
+			if !ok || err1 != nil || err2 != nil || max(len(x.Bytes()), len(y.Bytes())) > (c.Params().BitSize+7)/8 {
 				return "", fmt.Errorf("JWKS key %d: bad EC key (crv %q)", i, jk.Crv)
 			}
-			pub = &ecdsa.PublicKey{Curve: c, X: x, Y: y}
+			size := (c.Params().BitSize + 7) / 8
+			point := append([]byte{4}, x.FillBytes(make([]byte, size))...)
+			k, err := ecdsa.ParseUncompressedPublicKey(c, append(point, y.FillBytes(make([]byte, size))...))
+			if err != nil {
+				return "", fmt.Errorf("JWKS key %d: bad EC key (crv %q): %v", i, jk.Crv, err)
+			}
+			pub = k
 		default:
 			return "", fmt.Errorf("JWKS key %d: key type %q is neither RSA nor EC", i, jk.Kty)
 		}
