@@ -37,7 +37,8 @@ func (s *Server) isManagementHost(hostport string) bool {
 
 // serveARM answers the read-only ARM calls of az login and az account.
 func (s *Server) serveARM(w http.ResponseWriter, r *http.Request) {
-	(&arm.Handler{Store: s.store, Tokens: s.tokens, Hosts: s.cfg.managementHosts()}).ServeHTTP(w, r)
+	login := map[string]string{s.cfg.managementHost(): s.cfg.LoginHost, azureManagementHost: azureLoginHost}
+	(&arm.Handler{Store: s.store, Tokens: s.tokens, Hosts: s.cfg.managementHosts(), LoginHost: login}).ServeHTTP(w, r)
 }
 
 // ManagementURL is https://<management host>:<port>/, ARM for az login under

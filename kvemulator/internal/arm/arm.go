@@ -8,7 +8,9 @@ package arm
 import (
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -26,8 +28,11 @@ type Handler struct {
 	Store  *store.Store
 	Tokens *entra.Issuer
 	// Hosts are the names this handler answers as, e.g. management.azure.com;
-	// https://<host> is an accepted token audience too.
+	// https://<host>[:port] is an accepted token audience too.
 	Hosts []string
+	// LoginHost maps each of Hosts to its Entra ID host, for the cloud
+	// metadata (az cloud register --endpoint-resource-manager).
+	LoginHost map[string]string
 }
 
 type armError struct {
@@ -58,6 +63,9 @@ func (h *Handler) audienceOK(aud []string) bool {
 	}
 	for _, a := range aud {
 		a = strings.TrimSuffix(a, "/")
+		if u, err := url.Parse(a); err == nil && u.Scheme == "https" && u.Port() != "" && u.Path == "" {
+			a = "https://" + u.Hostname()
+		}
 		for _, w := range want {
 			if strings.EqualFold(a, w) {
 				return true
@@ -68,6 +76,10 @@ func (h *Handler) audienceOK(aud []string) bool {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && strings.EqualFold(strings.Trim(r.URL.Path, "/"), "metadata/endpoints") {
+		h.metadata(w, r)
+		return
+	}
 	if r.URL.Query().Get("api-version") == "" {
 		writeError(w, http.StatusBadRequest, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
 		return
@@ -95,7 +107,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.notServed(w, r)
 		return
 	}
-	path := strings.TrimSuffix(strings.ToLower(r.URL.Path), "/")
+	path := "/" + strings.Trim(strings.ToLower(r.URL.Path), "/")
 	tenant := claims.TenantID
 	switch {
 	case path == "/subscriptions":
@@ -129,6 +141,33 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		h.notServed(w, r)
 	}
+}
+
+// metadata is the cloud's endpoint document (unauthenticated, as ARM serves
+// it): what az cloud register reads when given only the resource manager.
+func (h *Handler) metadata(w http.ResponseWriter, r *http.Request) {
+	host, port := r.Host, ""
+	if hh, p, err := net.SplitHostPort(r.Host); err == nil {
+		host, port = hh, p
+	}
+	host = strings.ToLower(host)
+	login := h.LoginHost[host]
+	if login == "" {
+		login = "login.microsoftonline.com"
+	}
+	if port != "" {
+		login += ":" + port
+	}
+	audiences := []string{"https://" + host + "/"}
+	if host == "management.azure.com" {
+		audiences = []string{"https://management.core.windows.net/", "https://management.azure.com/"}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"galleryEndpoint": "",
+		"graphEndpoint":   "https://graph.windows.net/",
+		"portalEndpoint":  "",
+		"authentication":  map[string]any{"loginEndpoint": "https://" + login + "/", "audiences": audiences},
+	})
 }
 
 func (h *Handler) notServed(w http.ResponseWriter, r *http.Request) {
