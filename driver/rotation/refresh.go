@@ -141,8 +141,20 @@ func (r *Rotator) refreshDue(ctx context.Context) {
 		}
 		last, known := r.refresh.seen[key]
 		r.refresh.seen[key] = cur
+		if !known {
+			// First sight: the volume was mounted from Key Vault, unless a
+			// request written as a time (kvcsi refresh does) came after
+			// the mount; a request that raced the informer is not lost.
+			last = [2]string{cur[0], cur[1]}
+			if requestedAfter(cur[0], st.CreationTimestamp.Time) {
+				last[0] = ""
+			}
+			if requestedAfter(cur[1], st.CreationTimestamp.Time) {
+				last[1] = ""
+			}
+		}
 		switch {
-		case !known || last == cur:
+		case last == cur:
 		case cur[0] != last[0] && cur[0] != "":
 			todo = append(todo, due{st, trigger{refresh.TriggerClass, cur[0], "SecretProviderClass " + st.Namespace + "/" + st.Status.SecretProviderClassName}})
 		case cur[1] != last[1] && cur[1] != "":
@@ -187,4 +199,11 @@ func rotatedMessage(spc string, t trigger, changed bool) string {
 		what = "content changed"
 	}
 	return strings.Join([]string{"successfully refreshed mounted contents of SecretProviderClass ", spc, " (", what, "): ", t.String()}, "")
+}
+
+// requestedAfter says whether an annotation value is a time (RFC 3339) later
+// than t.
+func requestedAfter(value string, t time.Time) bool {
+	at, err := time.Parse(time.RFC3339Nano, value)
+	return err == nil && !t.IsZero() && at.After(t)
 }

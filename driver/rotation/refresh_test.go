@@ -118,3 +118,18 @@ func TestRefreshOnDemandOncePerValueBypassingTheCache(t *testing.T) {
 		t.Errorf("a failed refresh changed the mount to %q", got)
 	}
 }
+
+func TestRefreshRequestedAfterTheMountIsNotLostOnFirstSight(t *testing.T) {
+	mounted := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for value, want := range map[string]bool{
+		"2026-01-01T00:00:01Z":   true,
+		"2026-01-01T00:00:00.5Z": true,
+		"2025-12-31T23:59:59Z":   false,
+		"not-a-time":             false,
+		"":                       false,
+	} {
+		if got := requestedAfter(value, mounted); got != want {
+			t.Errorf("requestedAfter(%q) = %v, want %v", value, got, want)
+		}
+	}
+}
