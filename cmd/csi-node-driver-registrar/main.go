@@ -8,20 +8,16 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 
 	"k8s.io/klog/v2"
 
 	"github.com/kvcsi/kvcsi/internal/buildinfo"
 	"github.com/kvcsi/kvcsi/internal/registrar"
+	"github.com/kvcsi/kvcsi/internal/sidecar"
 )
 
 // Modes, as upstream names them.
@@ -30,20 +26,10 @@ const (
 	modeProbe        = "kubelet-registration-probe"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := realMain(ctx, os.Args[1:])
-	stop()
-	klog.Flush()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "csi-node-driver-registrar:", err)
-		os.Exit(1)
-	}
-}
+func main() { sidecar.Main("csi-node-driver-registrar", realMain) }
 
 func realMain(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("csi-node-driver-registrar", flag.ContinueOnError)
-	klog.InitFlags(fs)
+	fs := sidecar.NewFlags("csi-node-driver-registrar")
 	var cfg registrar.Config
 	fs.StringVar(&cfg.CSIAddress, "csi-address", "/run/csi/socket", "Path of the CSI driver socket that the registrar connects to.")
 	fs.StringVar(&cfg.KubeletRegistrationPath, "kubelet-registration-path", "", "Path of the CSI driver socket on the Kubernetes host machine (required).")
@@ -53,16 +39,8 @@ func realMain(ctx context.Context, args []string) error {
 	healthPort := fs.Int("health-port", 0, "(deprecated) TCP port for healthz requests; 0 disables. Only one of --health-port and --http-endpoint can be set.")
 	mode := fs.String("mode", modeRegistration, `"registration" runs the registrar; "kubelet-registration-probe" exits 0 if the kubelet has asked for the registration info (use it as an exec probe with the same --kubelet-registration-path).`)
 	connectionTimeout := fs.Duration("connection-timeout", 0, "(deprecated) has no effect; kept so upstream manifests work.")
-	version := fs.Bool("version", false, "Print the version and exit.")
-	if err := fs.Parse(args); err != nil {
+	if done, err := fs.Parse(args); done || err != nil {
 		return err
-	}
-	if *version {
-		fmt.Println("csi-node-driver-registrar (kvcsi)", buildinfo.Version)
-		return nil
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if *connectionTimeout != 0 {
 		klog.Warning("--connection-timeout is deprecated and has no effect")
@@ -97,13 +75,15 @@ func realMain(ctx context.Context, args []string) error {
 		return err
 	}
 	if addr != "" {
-		ln, err := net.Listen("tcp", addr)
+		ln, err := sidecar.Listen(addr, "--http-endpoint/--health-port")
 		if err != nil {
-			return fmt.Errorf("listen on %s (--http-endpoint/--health-port): %w", addr, err)
+			return err
 		}
-		srv := &http.Server{Handler: r.Health(), ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(ln)
-		defer srv.Close()
+		go func() {
+			if err := sidecar.Serve(ctx, ln, r.Health()); err != nil {
+				klog.ErrorS(err, "health server stopped")
+			}
+		}()
 		klog.InfoS("Serving /healthz", "address", ln.Addr().String())
 	}
 	return r.Run(ctx)

@@ -8,51 +8,29 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"net"
-	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"k8s.io/klog/v2"
 
 	"github.com/kvcsi/kvcsi/internal/buildinfo"
 	"github.com/kvcsi/kvcsi/internal/livenessprobe"
+	"github.com/kvcsi/kvcsi/internal/sidecar"
 )
 
 const defaultHealthPort = "9808"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := realMain(ctx, os.Args[1:])
-	stop()
-	klog.Flush()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "livenessprobe:", err)
-		os.Exit(1)
-	}
-}
+func main() { sidecar.Main("livenessprobe", realMain) }
 
 func realMain(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("livenessprobe", flag.ContinueOnError)
-	klog.InitFlags(fs)
+	fs := sidecar.NewFlags("livenessprobe")
 	var cfg livenessprobe.Config
 	fs.StringVar(&cfg.CSIAddress, "csi-address", "/run/csi/socket", "Address of the CSI driver socket.")
 	fs.DurationVar(&cfg.ProbeTimeout, "probe-timeout", time.Second, "Probe timeout.")
 	healthPort := fs.String("health-port", defaultHealthPort, "TCP port for listening for healthz requests. Only one of --health-port and --http-endpoint can be set.")
 	httpEndpoint := fs.String("http-endpoint", "", "The TCP network address where the HTTP server for the health check will listen (example: `:8080`). Only one of --health-port and --http-endpoint can be set.")
-	version := fs.Bool("version", false, "Print the version and exit.")
-	if err := fs.Parse(args); err != nil {
+	if done, err := fs.Parse(args); done || err != nil {
 		return err
-	}
-	if *version {
-		fmt.Println("livenessprobe (kvcsi)", buildinfo.Version)
-		return nil
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	portSet := false
 	fs.Visit(func(f *flag.Flag) { portSet = portSet || f.Name == "health-port" })
@@ -67,20 +45,10 @@ func realMain(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := sidecar.Listen(addr, "--health-port/--http-endpoint")
 	if err != nil {
-		return fmt.Errorf("listen on %s (--health-port/--http-endpoint): %w", addr, err)
-	}
-	klog.InfoS("Serving /healthz", "address", ln.Addr().String(), "csiAddress", cfg.CSIAddress, "version", buildinfo.Version)
-	srv := &http.Server{Handler: h.Mux(), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(shutdown)
-	}()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	return nil
+	klog.InfoS("Serving /healthz", "address", ln.Addr().String(), "csiAddress", cfg.CSIAddress, "version", buildinfo.Version)
+	return sidecar.Serve(ctx, ln, h.Mux())
 }
