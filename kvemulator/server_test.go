@@ -3,11 +3,15 @@ package kvemulator
 import (
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/kvcsi/kvcsi/kvemulator/internal/store"
 )
@@ -92,4 +96,61 @@ func TestSoftDeletedObjectsArePurgedAtScheduledDate(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Tokens the emulator's own key signed but Entra would never issue are
+// refused, each with its own message: another issuer, a time claim that is
+// a string, a future nbf, no exp. (An attacker cannot sign with the key;
+// these keep the data plane as strict as the service.)
+func TestDataPlaneRefusesOddTokens(t *testing.T) {
+	sd, err := ParseSeed([]byte("identities: [{name: admin}]\nvaults: [{name: kv1, accessPolicies: [{identity: admin, secrets: [all]}], secrets: [{name: s, versions: [{value: v}]}]}]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Start(t.Context(), Config{Seed: sd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	id, _ := s.store.IdentityBy(func(i *store.Identity) bool { return i.Name == "admin" })
+	now := time.Now().Unix()
+	claims := func(mod func(jwt.MapClaims)) jwt.MapClaims {
+		c := jwt.MapClaims{"tid": id.TenantID, "oid": id.ObjectID, "appid": id.ClientID, "kvemu_identity": id.Name,
+			"iss": "https://sts.windows.net/" + id.TenantID + "/", "aud": "https://vault.azure.net", "iat": now, "nbf": now - 60, "exp": now + 3600}
+		mod(c)
+		return c
+	}
+	get := func(c jwt.MapClaims) (int, string) {
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodRS256, c).SignedString(s.tokens.Key())
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := httptest.NewRequest("GET", "https://kv1.vault.kvcsi.test/secrets/s?api-version=7.4", nil)
+		req.Host = "kv1.vault.kvcsi.test"
+		req.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := get(claims(func(jwt.MapClaims) {})); code != 200 {
+		t.Fatalf("a well-formed token: %d %s", code, body)
+	}
+	for _, tc := range []struct {
+		name string
+		mod  func(jwt.MapClaims)
+		want string
+	}{
+		{"another issuer", func(c jwt.MapClaims) { c["iss"] = "https://login.attacker.example/" + id.TenantID + "/" }, "Invalid issuer"},
+		{"v2 issuer", func(c jwt.MapClaims) { c["iss"] = "https://login.microsoftonline.com/" + id.TenantID + "/v2.0" }, "Invalid issuer"},
+		{"string exp", func(c jwt.MapClaims) { c["exp"] = strconv.FormatInt(now+3600, 10) }, "must be JSON numbers"},
+		{"string nbf", func(c jwt.MapClaims) { c["nbf"] = strconv.FormatInt(now-60, 10) }, "must be JSON numbers"},
+		{"future nbf", func(c jwt.MapClaims) { c["nbf"] = now + 3600 }, "not valid yet"},
+		{"no exp", func(c jwt.MapClaims) { delete(c, "exp") }, "no exp claim"},
+		{"expired", func(c jwt.MapClaims) { c["exp"] = now - 10 }, "has expired"},
+	} {
+		code, body := get(claims(tc.mod))
+		if code != http.StatusUnauthorized || !strings.Contains(body, tc.want) || strings.Contains(body, "signature") {
+			t.Errorf("%s: %d %.160s, want 401 saying %q", tc.name, code, body, tc.want)
+		}
+	}
 }
