@@ -172,20 +172,6 @@ func (r *Rendering) Objects() ([]*unstructured.Unstructured, error) {
 	return objs, nil
 }
 
-// YAML joins the rendering into one multi-document YAML stream, each file
-// headed by a "# Source:" comment as `helm template` does.
-func (r *Rendering) YAML() string {
-	var b strings.Builder
-	for _, f := range r.Files {
-		b.WriteString("---\n# Source: " + f.Name + "\n")
-		b.WriteString(strings.TrimLeft(f.Content, "\n"))
-		if !strings.HasSuffix(f.Content, "\n") {
-			b.WriteString("\n")
-		}
-	}
-	return b.String()
-}
-
 func splitDocuments(s string) ([][]byte, error) {
 	rd := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(s)))
 	var docs [][]byte
