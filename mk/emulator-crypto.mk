@@ -1,5 +1,5 @@
-# Key Vault emulator keys and certificates (kvemulator/kvcrypto, kvemulator/keys*.go,
-# kvemulator/certificates.go). See docs/emulator-crypto.md. Their tests run in test-emulator.
+# Key Vault emulator keys and certificates (kvemulator/kvcrypto, kvemulator/internal/dataplane/
+# keys*.go and certificates.go). See docs/emulator-crypto.md. Their tests run in test-emulator.
 
 .PHONY: fuzz-emulator-crypto
 fuzz-emulator-crypto: ## fuzz certificate import, subject parsing and JWK import (FUZZTIME each, default 60s)

@@ -14,9 +14,10 @@ test-emulator: ## emulator unit and conformance tests (real azsecrets/azkeys/azc
 	$(GO) test -count=1 ./kvemulator/... ./cmd/kvemulator/...
 
 .PHONY: fuzz-emulator
-fuzz-emulator: ## fuzz request decoding and the data-plane pipeline (FUZZTIME each, default 60s)
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeSetSecret$$' -fuzztime $(or $(FUZZTIME),60s) ./kvemulator
+fuzz-emulator: ## fuzz request decoding, the data-plane pipeline and the admin guard (FUZZTIME each, default 60s)
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeSetSecret$$' -fuzztime $(or $(FUZZTIME),60s) ./kvemulator/internal/dataplane
 	$(GO) test -run '^$$' -fuzz '^FuzzDataPlaneRequest$$' -fuzztime $(or $(FUZZTIME),60s) ./kvemulator
+	$(GO) test -run '^$$' -fuzz '^FuzzGuard$$' -fuzztime $(or $(FUZZTIME),60s) ./kvemulator/internal/admin
 
 .PHONY: bench-emulator
 bench-emulator: ## GET-secret over TLS keep-alive vs a bare Go TLS server (numbers go to BENCHMARKS.md)
