@@ -68,6 +68,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.login.ServeHTTP(w, r)
 		return
 	}
+	if s.isManagementHost(r.Host) {
+		s.serveARM(w, r)
+		return
+	}
 	addr, ok := s.resolveVault(r.Host)
 	if !ok {
 		kverr.WriteJSON(w, http.StatusNotFound, kverr.ErrBadParameter("The host %q is neither a vault (<vault>.%s) nor the login host (%s).", r.Host, s.cfg.DNSSuffix, s.cfg.LoginHost))

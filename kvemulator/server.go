@@ -296,7 +296,7 @@ func (s *Server) DialContext(ctx context.Context, network, addr string) (net.Con
 }
 
 func (s *Server) isEmulatorName(host string) bool {
-	if host == s.cfg.LoginHost || host == azureLoginHost || host == s.cfg.DNSSuffix || host == "localhost" {
+	if host == s.cfg.LoginHost || host == azureLoginHost || host == s.cfg.DNSSuffix || host == "localhost" || s.isManagementHost(host) {
 		return true
 	}
 	return strings.HasSuffix(host, "."+s.cfg.DNSSuffix) || strings.HasSuffix(host, "."+azureVaultSuffix)

@@ -251,6 +251,44 @@ def cert_import_pem(v):
     check("PRIVATE KEY" in sec.value and "BEGIN CERTIFICATE" in sec.value, "backing secret holds key and certificate")
 
 
+def cert_contacts_and_issuers(v):
+    from azure.keyvault.certificates import AdministratorContact, CertificateContact
+
+    cc = certs(v)
+    try:
+        cc.delete_contacts()
+    except ResourceNotFoundError:
+        pass
+    try:
+        cc.get_contacts()
+        raise AssertionError("contacts of a vault without any")
+    except ResourceNotFoundError as e:
+        check(e.error.code == "ContactsNotFound", "404 ContactsNotFound, got %s" % e.error.code)
+    want = [CertificateContact(email="a@example.com", name="a", phone="1111"), CertificateContact(email="b@example.com")]
+    got = cc.set_contacts(want)
+    check([c.email for c in got] == ["a@example.com", "b@example.com"], "set contacts answers them")
+    check([(c.email, c.name, c.phone) for c in cc.get_contacts()] == [("a@example.com", "a", "1111"), ("b@example.com", None, None)], "get contacts")
+    check(len(cc.delete_contacts()) == 2, "delete answers the deleted contacts")
+
+    name = "py-issuer-" + slug(v)
+    admin = AdministratorContact(first_name="John", last_name="Doe", email="admin@example.com", phone="4255555555")
+    issuer = cc.create_issuer(name, "Test", account_id="keyvaultuser", password="not-returned", admin_contacts=[admin])
+    check(issuer.name == name and issuer.provider == "Test" and issuer.account_id == "keyvaultuser", "created issuer")
+    check(issuer.password is None, "the issuer password is never answered")
+    check(issuer.enabled is True and issuer.created_on is not None, "issuer attributes")
+    check(cc.get_issuer(name).admin_contacts[0].email == "admin@example.com", "get issuer")
+    updated = cc.update_issuer(name, account_id="keyvaultuser2")
+    check(updated.account_id == "keyvaultuser2" and updated.provider == "Test", "update keeps what it does not name")
+    listed = [p.name for p in cc.list_properties_of_issuers()]
+    check(name in listed, "listed issuers %s" % listed)
+    check(cc.delete_issuer(name).name == name, "delete answers the issuer")
+    try:
+        cc.get_issuer(name)
+        raise AssertionError("deleted issuer still answers")
+    except ResourceNotFoundError as e:
+        check(e.error.code == "CertificateIssuerNotFound", "404 CertificateIssuerNotFound, got %s" % e.error.code)
+
+
 # --- auth errors -------------------------------------------------------------
 
 
@@ -282,6 +320,7 @@ def cases():
     for v in CertApiVersion:
         yield "certificates/default-policy@" + v.value, lambda v=v: cert_default_policy(v)
         yield "certificates/import-pem@" + v.value, lambda v=v: cert_import_pem(v)
+        yield "certificates/contacts-issuers@" + v.value, lambda v=v: cert_contacts_and_issuers(v)
     yield "errors/wrong-client-secret", wrong_client_secret
     yield "errors/no-access-policy", no_access_policy
 

@@ -81,7 +81,7 @@ func (s *Plane) Serve(w http.ResponseWriter, r *http.Request, addr Addr) {
 	if s.mux == nil {
 		s.mux = s.buildMux()
 	}
-	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), addrKey, addr)))
+	s.mux.ServeHTTP(w, settingsPath(r).WithContext(context.WithValue(r.Context(), addrKey, addr)))
 }
 
 // Call is one data-plane request after routing, authentication and

@@ -70,6 +70,7 @@ func routes() []Route {
 		{Method: "POST", Path: "/certificates/{name}/backup", Kind: store.KindCertificate, Permission: "backup", Op: "BackupCertificate", Handler: backupCertificate},
 		{Method: "POST", Path: "/certificates/restore", Kind: store.KindCertificate, Permission: "restore", Op: "RestoreCertificate", Handler: restoreCertificate},
 	}
+	rs = append(rs, certSettingsRoutes()...)
 	// Key operations, on a version or (the SDK collapses "/keys/{name}//sign") on the latest.
 	for _, o := range []struct {
 		path, perm, op string

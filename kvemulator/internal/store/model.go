@@ -104,6 +104,9 @@ type Vault struct {
 	Secrets                 map[string]*Object[SecretVersion]      `json:"secrets"`
 	Keys                    map[string]*Object[KeyVersion]         `json:"keys"`
 	Certificates            map[string]*Object[CertificateVersion] `json:"certificates"`
+	// CertificateSettings holds the certificate contacts and issuers; owned by
+	// the data plane's certificate-settings handlers.
+	CertificateSettings json.RawMessage `json:"certificateSettings,omitempty"`
 }
 
 // Object is one named object with its versions, oldest first.
