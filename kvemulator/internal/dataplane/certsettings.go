@@ -87,7 +87,7 @@ type certIssuer struct {
 }
 
 type certSettings struct {
-	Contacts []certContact         `json:"contacts,omitempty"`
+	Contacts []certContact          `json:"contacts,omitempty"`
 	Issuers  map[string]*certIssuer `json:"issuers,omitempty"` // by lower-case name
 }
 
