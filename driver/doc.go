@@ -1,6 +1,7 @@
 // Package driver holds the types every package of the Secrets Store CSI
 // driver shares: the driver and volume-context names, object versions, the
-// MountInfo a publish hands to its hooks, and BuildAttributes. It imports no
+// MountInfo a publish hands to its hooks, and ProviderAttributes (which drops
+// reserved csi.storage.k8s.io/ keys users set). It imports no
 // other driver package.
 //
 // The packages, and what each depends on (each arrow is an import):
@@ -44,9 +45,10 @@
 //
 // # Refresh (for rotation)
 //
+//	attrs, _ := driver.ProviderAttributes(spc.Spec.Parameters, volumeAttributes, podInfo)
 //	res, err := refresher.Refresh(ctx, content.Request{
 //		Provider:              "azure",
-//		Attributes:            driver.BuildAttributes(spc.Spec.Parameters, podInfo),
+//		Attributes:            attrs,
 //		Secrets:               nodePublishSecretRefData,
 //		TargetPath:            status.Status.TargetPath,
 //		CurrentObjectVersions: currentFromPodStatus,

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
+	"strings"
 
 	secretsstorev1 "github.com/kvcsi/kvcsi/api/secretsstore/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -90,14 +92,49 @@ func (h Hooks) Published(ctx context.Context, m MountInfo) error {
 	return nil
 }
 
-// BuildAttributes returns the provider Mount attributes: the SPC parameters
-// with every volume attribute (pod info, tokens, ...) copied over them, as
-// upstream does. Neither input is modified.
-func BuildAttributes(spcParameters, volumeContext map[string]string) map[string]string {
-	out := make(map[string]string, len(spcParameters)+len(volumeContext))
-	maps.Copy(out, spcParameters)
-	maps.Copy(out, volumeContext)
-	return out
+// ReservedPrefix starts every volume-context key kubelet and the driver set
+// (pod name, namespace, uid, service account, tokens). No such key is taken
+// from a SecretProviderClass's parameters or a pod's volumeAttributes: a
+// user-supplied csi.storage.k8s.io/serviceAccount.tokens would let a pod
+// present another workload's identity to the provider.
+const ReservedPrefix = "csi.storage.k8s.io/"
+
+// Where a dropped reserved key came from.
+const (
+	SourceParameters       = "spec.parameters"
+	SourceVolumeAttributes = "volumeAttributes"
+)
+
+// DroppedKey is a reserved key BuildAttributes did not pass on.
+type DroppedKey struct {
+	// Source is SourceParameters or SourceVolumeAttributes.
+	Source string
+	Key    string
+}
+
+// ProviderAttributes returns the provider Mount attributes: the SPC parameters,
+// then the user's volume attributes over them (as upstream), each without
+// any ReservedPrefix key, then the driver's own keys (pod information and
+// tokens, from kubelet or minted by the driver). It returns the reserved keys
+// it dropped, sorted by source and key. No input is modified.
+func ProviderAttributes(spcParameters, userAttributes, own map[string]string) (map[string]string, []DroppedKey) {
+	out := make(map[string]string, len(spcParameters)+len(userAttributes)+len(own))
+	var dropped []DroppedKey
+	for _, src := range []struct {
+		name string
+		m    map[string]string
+	}{{SourceParameters, spcParameters}, {SourceVolumeAttributes, userAttributes}} {
+		keys := slices.Sorted(maps.Keys(src.m))
+		for _, k := range keys {
+			if strings.HasPrefix(k, ReservedPrefix) {
+				dropped = append(dropped, DroppedKey{Source: src.name, Key: k})
+				continue
+			}
+			out[k] = src.m[k]
+		}
+	}
+	maps.Copy(out, own)
+	return out, dropped
 }
 
 // ErrNoProvider is wrapped by errors about an unknown or missing provider.

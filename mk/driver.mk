@@ -18,5 +18,7 @@ build-driver-windows: ## check that the driver builds for Windows
 	GOOS=windows CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/secrets-store-csi-driver
 
 .PHONY: fuzz-driver
-fuzz-driver: ## fuzz the atomic writer's path validation (FUZZTIME, default 60s)
+fuzz-driver: ## fuzz the atomic writer (path validation, planted ..data links) and the reserved-key filter (FUZZTIME each, default 60s)
 	$(GO) test -run '^$$' -fuzz FuzzValidatePath -fuzztime $(or $(FUZZTIME),60s) ./driver/atomicwriter
+	$(GO) test -run '^$$' -fuzz FuzzPlantedDataLink -fuzztime $(or $(FUZZTIME),60s) ./driver/atomicwriter
+	$(GO) test -run '^$$' -fuzz FuzzProviderAttributes -fuzztime $(or $(FUZZTIME),60s) ./driver

@@ -1,6 +1,7 @@
 package atomicwriter
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,6 +26,42 @@ func FuzzValidatePath(f *testing.F) {
 		top := strings.SplitN(filepath.ToSlash(p), "/", 2)[0]
 		if strings.HasPrefix(top, "..") {
 			t.Fatalf("accepted %q collides with the writer's ..entries", p)
+		}
+	})
+}
+
+// FuzzPlantedDataLink: whatever ..data points to, Write never removes or
+// changes anything outside the target.
+func FuzzPlantedDataLink(f *testing.F) {
+	for _, s := range []string{"../victim", "..", "../..", "/", "..2020_01_01_00_00_00.000000000000/../../victim", `..\..\victim`, "..data", "..data_tmp", "victim", "..x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, link string) {
+		if link == "" || strings.ContainsRune(link, 0) {
+			return
+		}
+		parent := t.TempDir()
+		victim := filepath.Join(parent, "victim")
+		if err := os.Mkdir(victim, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(victim, "precious"), []byte("keep"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(parent, "target")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(link, filepath.Join(dir, DataDirName)); err != nil {
+			return
+		}
+		_, _ = Write(dir, []File{{Path: "secret", Mode: 0o644, Data: []byte("x")}})
+		if b, err := os.ReadFile(filepath.Join(victim, "precious")); err != nil || string(b) != "keep" {
+			t.Fatalf("..data -> %q: the victim outside the target changed: %q, %v", link, b, err)
+		}
+		entries, _ := os.ReadDir(parent)
+		if len(entries) != 2 {
+			t.Fatalf("..data -> %q: the target's parent now holds %d entries", link, len(entries))
 		}
 	})
 }

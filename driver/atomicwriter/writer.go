@@ -121,9 +121,9 @@ func Write(dir string, files []File) (changed bool, err error) {
 		return false, fmt.Errorf("target %q is not a directory", dir)
 	}
 
-	oldTsName, err := os.Readlink(filepath.Join(dir, DataDirName))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return false, fmt.Errorf("read %s: %w", DataDirName, err)
+	oldTsName, err := currentVersion(dir)
+	if err != nil {
+		return false, err
 	}
 	oldPaths := map[string]bool{}
 	if oldTsName != "" {
@@ -188,6 +188,43 @@ func Write(dir string, files []File) (changed bool, err error) {
 		return true, fmt.Errorf("%w: %w", ErrCleanup, errors.Join(errs...))
 	}
 	return true, nil
+}
+
+// currentVersion returns the name ..data points to, or "" when there is no
+// ..data. Write removes that directory once the new version is live, so it
+// must be this writer's own: ..data a symlink whose target is one name
+// starting with ".." (not ".." itself), directly inside dir, that is a real
+// directory when it exists. Anything else (a planted ..data -> ../victim, a
+// link to an absolute path, ..data as a directory) is refused before
+// anything is written, renamed or removed.
+func currentVersion(dir string) (string, error) {
+	link := filepath.Join(dir, DataDirName)
+	st, err := os.Lstat(link)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", link, err)
+	}
+	if st.Mode()&fs.ModeSymlink == 0 {
+		return "", fmt.Errorf("refusing to write %s: %s is not a symlink (it is %v); the target holds something this writer did not create", dir, link, st.Mode().Type())
+	}
+	name, err := os.Readlink(link)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", link, err)
+	}
+	if name == ".." || !strings.HasPrefix(name, "..") || strings.ContainsAny(name, `/\`) || filepath.Base(name) != name ||
+		name == DataDirName || name == newDataDirName {
+		return "", fmt.Errorf("refusing to write %s: %s points to %q, not to a version directory directly inside the target; nothing was changed", dir, link, name)
+	}
+	vst, err := os.Lstat(filepath.Join(dir, name))
+	if err == nil && !vst.IsDir() {
+		return "", fmt.Errorf("refusing to write %s: %s points to %q, which is not a directory (it is %v); nothing was changed", dir, link, name, vst.Mode().Type())
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read %s: %w", filepath.Join(dir, name), err)
+	}
+	return name, nil
 }
 
 func topLevelNames(files []File) map[string]bool {

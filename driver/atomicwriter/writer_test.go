@@ -352,3 +352,86 @@ func BenchmarkWrite(b *testing.B) {
 		}
 	}
 }
+
+// TestWriteRefusesPlantedDataLink: a ..data that is not this writer's own
+// (a relative link out of the target, an absolute link, a link to a
+// non-version name, a directory) makes Write refuse with the path and change
+// nothing: the victim outside the target and the target itself stay as they
+// were.
+func TestWriteRefusesPlantedDataLink(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		plant func(t *testing.T, dir, victim string)
+	}{
+		{"relative link out of the target", func(t *testing.T, dir, victim string) {
+			must(t, os.Symlink(filepath.Join("..", filepath.Base(victim)), filepath.Join(dir, DataDirName)))
+		}},
+		{"dot-dot-prefixed link out of the target", func(t *testing.T, dir, victim string) {
+			must(t, os.Symlink("../"+filepath.Base(victim), filepath.Join(dir, DataDirName)))
+		}},
+		{"absolute link", func(t *testing.T, dir, victim string) {
+			must(t, os.Symlink(victim, filepath.Join(dir, DataDirName)))
+		}},
+		{"link to the parent", func(t *testing.T, dir, victim string) {
+			must(t, os.Symlink("..", filepath.Join(dir, DataDirName)))
+		}},
+		{"link to a name without ..", func(t *testing.T, dir, victim string) {
+			must(t, os.Mkdir(filepath.Join(dir, "keep"), 0o755))
+			must(t, os.Symlink("keep", filepath.Join(dir, DataDirName)))
+		}},
+		{"link to a version symlinked out", func(t *testing.T, dir, victim string) {
+			must(t, os.Symlink(victim, filepath.Join(dir, "..2020_01_01_00_00_00.000000000000")))
+			must(t, os.Symlink("..2020_01_01_00_00_00.000000000000", filepath.Join(dir, DataDirName)))
+		}},
+		{"..data is a directory", func(t *testing.T, dir, victim string) {
+			must(t, os.Mkdir(filepath.Join(dir, DataDirName), 0o755))
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			parent := t.TempDir()
+			victim := filepath.Join(parent, "victim")
+			must(t, os.Mkdir(victim, 0o755))
+			must(t, os.WriteFile(filepath.Join(victim, "precious"), []byte("keep me"), 0o644))
+			dir := filepath.Join(parent, "target")
+			must(t, os.Mkdir(dir, 0o755))
+			tt.plant(t, dir, victim)
+			before := tree(t, dir)
+
+			_, err := Write(dir, []File{{Path: "secret", Mode: 0o644, Data: []byte("v2")}})
+			if err == nil || !strings.Contains(err.Error(), "refusing to write "+dir) {
+				t.Fatalf("Write = %v, want a refusal naming %s", err, dir)
+			}
+			if b, err := os.ReadFile(filepath.Join(victim, "precious")); err != nil || string(b) != "keep me" {
+				t.Fatalf("victim outside the target changed: %q, %v", b, err)
+			}
+			if after := tree(t, dir); after != before {
+				t.Fatalf("target changed:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+}
+
+// tree lists dir's entries (names, types, link targets), not following links.
+func tree(t *testing.T, dir string) string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, e := range entries {
+		fmt.Fprintf(&b, "%s:%v", e.Name(), e.Type())
+		if target, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil {
+			b.WriteString("->" + target)
+		}
+		b.WriteString(" ")
+	}
+	return b.String()
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

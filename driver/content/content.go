@@ -21,8 +21,10 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// DefaultFileMode is the permission sent to providers and used for files
-// a provider returns without a mode (0644, sent as "420").
+// DefaultFileMode is the permission sent to providers (0644, sent as "420").
+// A file's mode is the provider's File.mode as is, like upstream: proto3
+// cannot tell an unset mode from 0, and upstream writes 0 as 0000, which is
+// what filePermission: "0000" asks for.
 const DefaultFileMode fs.FileMode = 0o644
 
 // Request is one refresh of one volume.
@@ -51,6 +53,10 @@ type Result struct {
 	// Changed is false when the provider returned exactly the content
 	// already mounted, in which case nothing was written.
 	Changed bool
+	// Warnings are the provider's MountResponse.warnings followed by the
+	// driver's own (a mode it narrowed); one line each, no secret values.
+	// The caller reports them (csiplugin: SecretProviderClassWarning events).
+	Warnings []string
 }
 
 // Providers gives a client for a provider name.
@@ -154,9 +160,10 @@ func (r *Refresher) Refresh(ctx context.Context, req Request) (Result, error) {
 	}
 	sort.Slice(objects, func(i, j int) bool { return objects[i].ID < objects[j].ID })
 
+	warnings := append([]string(nil), resp.GetWarnings()...)
 	if len(resp.GetFiles()) == 0 {
 		// Legacy provider: it wrote into TargetPath itself.
-		return Result{Objects: objects, Changed: !sameVersions(objects, req.CurrentObjectVersions)}, nil
+		return Result{Objects: objects, Changed: !sameVersions(objects, req.CurrentObjectVersions), Warnings: warnings}, nil
 	}
 	files := make([]atomicwriter.File, 0, len(resp.GetFiles()))
 	paths := make([]string, 0, len(resp.GetFiles()))
@@ -164,9 +171,9 @@ func (r *Refresher) Refresh(ctx context.Context, req Request) (Result, error) {
 		if err := atomicwriter.ValidatePath(f.GetPath()); err != nil {
 			return Result{}, fail(codes.Internal, "InvalidFilePath", "provider %q returned an invalid file: %v", req.Provider, err)
 		}
-		mode := fs.FileMode(f.GetMode()).Perm()
-		if mode == 0 {
-			mode = DefaultFileMode
+		mode, warning := fileMode(f.GetPath(), f.GetMode())
+		if warning != "" {
+			warnings = append(warnings, warning)
 		}
 		files = append(files, atomicwriter.File{Path: f.GetPath(), Mode: mode, Data: f.GetContents()})
 		paths = append(paths, f.GetPath())
@@ -176,7 +183,18 @@ func (r *Refresher) Refresh(ctx context.Context, req Request) (Result, error) {
 	if err != nil && !errors.Is(err, atomicwriter.ErrCleanup) {
 		return Result{}, fail(codes.Internal, "WriteFailed", "write files of provider %q: %v", req.Provider, err)
 	}
-	return Result{Objects: objects, Files: paths, Changed: changed}, nil
+	return Result{Objects: objects, Files: paths, Changed: changed, Warnings: warnings}, nil
+}
+
+// fileMode turns a provider's File.mode into the permission written: the
+// mode as is (0 is 0000), but never setuid, setgid or sticky: bits beyond
+// 0777 are dropped with a warning naming the file and the mode written.
+func fileMode(path string, raw int32) (fs.FileMode, string) {
+	perm := fs.FileMode(uint32(raw) & 0o777)
+	if uint32(raw)&^0o777 == 0 {
+		return perm, ""
+	}
+	return perm, fmt.Sprintf("file %q: mode %#o has bits beyond 0777 (setuid, setgid or sticky), which the driver never writes; written as %#o: set filePermission to at most 0777", path, uint32(raw), uint32(perm))
 }
 
 func sameVersions(a, b []driver.ObjectVersion) bool {

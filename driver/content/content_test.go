@@ -39,7 +39,7 @@ func TestRefreshWritesSendsVersionsAndSkipsUnchanged(t *testing.T) {
 			ObjectVersion: []*providerv1alpha1.ObjectVersion{{Id: "z", Version: "2"}, {Id: "a", Version: "1"}},
 			Files: []*providerv1alpha1.File{
 				{Path: "a", Mode: 0o600, Contents: []byte("A")},
-				{Path: "z", Contents: []byte("Z")}, // no mode: default 0644
+				{Path: "z", Mode: 0o644, Contents: []byte("Z")},
 			},
 		}, nil
 	})
@@ -55,7 +55,7 @@ func TestRefreshWritesSendsVersionsAndSkipsUnchanged(t *testing.T) {
 	}
 	st, _ := os.Stat(filepath.Join(target, "z"))
 	if st.Mode().Perm() != 0o644 {
-		t.Fatalf("default mode %v", st.Mode().Perm())
+		t.Fatalf("mode %v", st.Mode().Perm())
 	}
 	got := prov.Requests()[0]
 	var secrets map[string]string
@@ -136,5 +136,42 @@ func TestRefreshErrorsKeepContentAndTypeTheError(t *testing.T) {
 				t.Fatalf("content %q, want the old content kept", b)
 			}
 		})
+	}
+}
+
+// TestModesAsAskedButNeverSetuid: filePermission "0000" is written as 0000
+// (upstream writes the provider's mode as is; 0 is not "unset"), and bits
+// beyond 0777 are never written: they are dropped with a warning naming the
+// file.
+func TestModesAsAskedButNeverSetuid(t *testing.T) {
+	r, _, target := setup(t, func(context.Context, *providerv1alpha1.MountRequest) (*providerv1alpha1.MountResponse, error) {
+		return &providerv1alpha1.MountResponse{
+			ObjectVersion: []*providerv1alpha1.ObjectVersion{{Id: "a", Version: "1"}},
+			Files: []*providerv1alpha1.File{
+				{Path: "zero", Mode: 0, Contents: []byte("0")},
+				{Path: "setuid", Mode: 0o7777, Contents: []byte("s")},
+				{Path: "negative", Mode: -1, Contents: []byte("n")},
+				{Path: "plain", Mode: 0o640, Contents: []byte("p")},
+			},
+			Warnings: []string{"objectFormat applies to objectType secret"},
+		}, nil
+	})
+	res, err := r.Refresh(context.Background(), Request{Provider: "fake", TargetPath: target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]os.FileMode{"zero": 0, "setuid": 0o777, "negative": 0o777, "plain": 0o640} {
+		st, err := os.Stat(filepath.Join(target, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode() != want { // Mode, not Perm: no setuid, setgid or sticky bit either
+			t.Errorf("%s: mode %v, want %v", name, st.Mode(), want)
+		}
+	}
+	if len(res.Warnings) != 3 || res.Warnings[0] != "objectFormat applies to objectType secret" ||
+		!strings.Contains(res.Warnings[1], `"setuid"`) || !strings.Contains(res.Warnings[1], "07777") || !strings.Contains(res.Warnings[1], "0777") ||
+		!strings.Contains(res.Warnings[2], `"negative"`) {
+		t.Fatalf("warnings %q: want the provider's, then one per narrowed mode naming the file", res.Warnings)
 	}
 }

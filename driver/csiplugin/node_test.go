@@ -29,7 +29,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/record"
 )
 
 func needRoot(t *testing.T) {
@@ -113,7 +117,14 @@ func newEnvTB(t testing.TB, opts ...func(*Config)) *env {
 		ObjectMeta: metav1.ObjectMeta{Name: "missingprov", Namespace: "ns1"},
 		Spec:       secretsstorev1.SecretProviderClassSpec{Provider: "vault"},
 	}
-	sc, _, err := spcclienttest.NewFake(spc, badProv, missingProv)
+	forged := &secretsstorev1.SecretProviderClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "hostile", Namespace: "ns1"},
+		Spec: secretsstorev1.SecretProviderClassSpec{
+			Provider:   "fake",
+			Parameters: map[string]string{"keyvaultName": "kv1", driver.AttrServiceAccountToken: forgedTokens, "csi.storage.k8s.io/anything": "x"},
+		},
+	}
+	sc, _, err := spcclienttest.NewFake(spc, badProv, missingProv, forged)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,5 +502,153 @@ func TestRepublishHonoursInterval(t *testing.T) {
 	}
 	if _, err := e.client.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: "csi-abc", TargetPath: target}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// forgedTokens is what an attacker puts in a SecretProviderClass or a pod's
+// volumeAttributes to present another workload's identity.
+const forgedTokens = `{"api://AzureADTokenExchange":{"token":"forged.victim.token","expirationTimestamp":"2030-01-01T00:00:00Z"}}`
+
+// TestReservedKeysFromUsersAreDropped: no csi.storage.k8s.io/ key of a
+// SecretProviderClass's parameters or of a pod's volumeAttributes reaches
+// the provider; kubelet's own keys do, and every dropped key gives a Warning
+// event naming it (never its value), a log line and a counter.
+func TestReservedKeysFromUsersAreDropped(t *testing.T) {
+	needRoot(t)
+	tests := []struct {
+		name        string
+		spc         string
+		kubeletSets bool
+		mutate      func(r *csi.NodePublishVolumeRequest)
+		wantTokens  string // substring the provider must see in the tokens; "" = no tokens key at all
+		wantDropped []string
+	}{
+		{name: "parameters", spc: "hostile", wantTokens: tokenValue,
+			wantDropped: []string{"csi.storage.k8s.io/anything", driver.AttrServiceAccountToken}},
+		{name: "volumeAttributes without tokenRequests", spc: "spc1", mutate: func(r *csi.NodePublishVolumeRequest) {
+			delete(r.Secrets, driver.AttrServiceAccountToken)
+			r.VolumeContext[driver.AttrServiceAccountToken] = forgedTokens
+			r.VolumeContext["csi.storage.k8s.io/other"] = "x"
+		}, wantDropped: []string{"csi.storage.k8s.io/pod.name", "csi.storage.k8s.io/other", driver.AttrServiceAccountToken}},
+		{name: "volume-context tokens of kubelet (tokenRequests set)", spc: "spc1", kubeletSets: true, mutate: func(r *csi.NodePublishVolumeRequest) {
+			r.VolumeContext[driver.AttrServiceAccountToken] = r.Secrets[driver.AttrServiceAccountToken]
+			delete(r.Secrets, driver.AttrServiceAccountToken)
+		}, wantTokens: tokenValue, wantDropped: []string{"csi.storage.k8s.io/pod.name"}},
+		{name: "tokens in secrets beat volumeAttributes", spc: "spc1", kubeletSets: true, mutate: func(r *csi.NodePublishVolumeRequest) {
+			r.VolumeContext[driver.AttrServiceAccountToken] = forgedTokens
+		}, wantTokens: tokenValue, wantDropped: []string{"csi.storage.k8s.io/pod.name", driver.AttrServiceAccountToken}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			recorder := record.NewFakeRecorder(20)
+			e := newEnv(t, func(c *Config) {
+				c.Recorder = recorder
+				c.KubeletSetsTokens = func(context.Context) (bool, error) { return tt.kubeletSets, nil }
+			})
+			req := e.publishReq(filepath.Join(e.root, "pods", "uid-1", "volumes", "mnt"), tt.spc)
+			if tt.mutate != nil {
+				tt.mutate(req)
+			}
+			if _, err := e.client.NodePublishVolume(context.Background(), req); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = tmpfs.Unmount(req.TargetPath) })
+			reqs := e.provider.Requests()
+			var attrs map[string]string
+			if err := json.Unmarshal([]byte(reqs[len(reqs)-1].Attributes), &attrs); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(reqs[len(reqs)-1].Attributes, "forged.victim") {
+				t.Errorf("the provider saw the forged tokens: %v", sortedKeysOf(attrs))
+			}
+			if tok, ok := attrs[driver.AttrServiceAccountToken]; (tt.wantTokens == "") == ok || !strings.Contains(tok, tt.wantTokens) {
+				t.Errorf("tokens present=%v, want %q", ok, tt.wantTokens)
+			}
+			if attrs[driver.AttrPodName] != "pod1" || attrs["csi.storage.k8s.io/anything"] != "" || attrs["csi.storage.k8s.io/other"] != "" {
+				t.Errorf("attributes %v", sortedKeysOf(attrs))
+			}
+			close(recorder.Events)
+			var got []string
+			for ev := range recorder.Events {
+				if strings.Contains(ev, "forged.victim") || strings.Contains(ev, tokenValue) {
+					t.Errorf("event carries a token: %s", ev)
+				}
+				if !strings.HasPrefix(ev, "Warning "+ReasonReservedAttributeDropped+" ") {
+					t.Errorf("event %q", ev)
+				}
+				got = append(got, ev)
+			}
+			if len(got) != len(tt.wantDropped) {
+				t.Fatalf("events %q, want one per %v", got, tt.wantDropped)
+			}
+			for i, k := range tt.wantDropped {
+				if !strings.Contains(got[i], "ignored "+k+" in ") {
+					t.Errorf("event %d = %q, want it to name %s", i, got[i], k)
+				}
+			}
+			if strings.Contains(e.logs.String(), "forged.victim") {
+				t.Error("a log line carries the forged token")
+			}
+			assertCounter(t, e.metrics, metrics.ReservedAttributeDropped, float64(len(tt.wantDropped)))
+		})
+	}
+}
+
+func TestTokenRequestsFromCSIDriver(t *testing.T) {
+	ctx := context.Background()
+	with := &storagev1.CSIDriver{ObjectMeta: metav1.ObjectMeta{Name: driver.Name}, Spec: storagev1.CSIDriverSpec{TokenRequests: []storagev1.TokenRequest{{Audience: "a"}}}}
+	for _, tt := range []struct {
+		name string
+		objs []runtime.Object
+		want bool
+	}{{"tokenRequests", []runtime.Object{with}, true}, {"none", []runtime.Object{&storagev1.CSIDriver{ObjectMeta: metav1.ObjectMeta{Name: driver.Name}}}, false}, {"no CSIDriver", nil, false}} {
+		kube := kubefake.NewClientset(tt.objs...)
+		f := TokenRequestsFromCSIDriver(kube, driver.Name, time.Hour)
+		for i := 0; i < 3; i++ {
+			if got, err := f(ctx); err != nil || got != tt.want {
+				t.Errorf("%s: %v, %v; want %v", tt.name, got, err, tt.want)
+			}
+		}
+		if n := len(kube.Actions()); n != 1 {
+			t.Errorf("%s: %d reads of the CSIDriver in three calls, want 1 (cached)", tt.name, n)
+		}
+	}
+}
+
+// TestMountWarningsBecomeEvents: each provider warning (MountResponse.warnings)
+// and each mode the driver narrowed gives a SecretProviderClassWarning event
+// on the pod, a log line and a counter; the mount succeeds.
+func TestMountWarningsBecomeEvents(t *testing.T) {
+	needRoot(t)
+	recorder := record.NewFakeRecorder(20)
+	e := newEnv(t, func(c *Config) { c.Recorder = recorder })
+	e.provider.SetMount(func(context.Context, *providerv1alpha1.MountRequest) (*providerv1alpha1.MountResponse, error) {
+		return &providerv1alpha1.MountResponse{
+			ObjectVersion: []*providerv1alpha1.ObjectVersion{{Id: "secret/s", Version: "1"}},
+			Files:         []*providerv1alpha1.File{{Path: "s", Mode: 0o4755, Contents: []byte(secretValue)}},
+			Warnings:      []string{`objects[0] "cert1": objectFormat applies to objectType secret; ignored`},
+		}, nil
+	})
+	req := e.publishReq(filepath.Join(e.root, "pods", "uid-1", "volumes", "mnt"), "spc1")
+	if _, err := e.client.NodePublishVolume(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tmpfs.Unmount(req.TargetPath) })
+	close(recorder.Events)
+	var warnings []string
+	for ev := range recorder.Events {
+		if strings.HasPrefix(ev, "Warning "+ReasonSecretProviderClassWarning+" ") {
+			warnings = append(warnings, ev)
+		}
+		if strings.Contains(ev, secretValue) {
+			t.Errorf("event carries the secret: %s", ev)
+		}
+	}
+	if len(warnings) != 2 || !strings.Contains(warnings[0], "SecretProviderClass spc1: objects[0] \"cert1\": objectFormat") || !strings.Contains(warnings[1], `file "s": mode 04755`) {
+		t.Fatalf("warning events %q", warnings)
+	}
+	assertCounter(t, e.metrics, metrics.ProviderWarnings, 2)
+	if !strings.Contains(e.logs.String(), "SecretProviderClass warning") {
+		t.Error("no log line for the warnings")
 	}
 }

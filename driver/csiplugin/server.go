@@ -24,6 +24,7 @@ import (
 	"github.com/kvcsi/kvcsi/driver/metrics"
 	"google.golang.org/grpc"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
 )
 
 // SecretProviderClasses reads SecretProviderClasses.
@@ -58,6 +59,16 @@ type Config struct {
 	Metrics *metrics.Recorder
 	// Log is the plugin's logger.
 	Log logr.Logger
+	// Recorder sends Warning events to the pod (dropped reserved keys,
+	// provider warnings); use a recorder whose source is events.SourceDriver.
+	// Nil sends no events.
+	Recorder record.EventRecorder
+	// KubeletSetsTokens says whether kubelet writes
+	// csi.storage.k8s.io/serviceAccount.tokens into the volume context (the
+	// CSIDriver has tokenRequests), in which case that key is kubelet's and
+	// not the user's. Nil: tokens in the volume context are trusted (tests,
+	// and the behaviour before this check). See TokenRequestsFromCSIDriver.
+	KubeletSetsTokens func(ctx context.Context) (bool, error)
 	// RepublishInterval is the least time between two content refreshes of
 	// a mounted volume through kubelet's republish calls (CSIDriver
 	// requiresRepublish, about every minute). The main sets it to

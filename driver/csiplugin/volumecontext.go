@@ -21,9 +21,18 @@ type publishRequest struct {
 	PodNamespace       string
 	PodUID             types.UID
 	ServiceAccountName string
-	// VolumeContext is the volume context with the tokens added (when
-	// kubelet sent them in req.Secrets).
-	VolumeContext map[string]string
+	// Own are the volume-context keys kubelet sets (podInfoOnMount: pod
+	// name, namespace, uid, service account, ephemeral; and the tokens when
+	// kubelet sent them in req.Secrets, or the CSIDriver has tokenRequests).
+	Own map[string]string
+	// User are the pod's volumeAttributes: the rest of the volume context.
+	// A csi.storage.k8s.io/serviceAccount.tokens here may be kubelet's (see
+	// Server.trustTokens) or the user's.
+	User map[string]string
+	// TokensFromSecrets is true when kubelet sent the tokens in req.Secrets
+	// (CSIDriver serviceAccountTokenInSecrets): then a tokens key in the
+	// volume context can only be the user's.
+	TokensFromSecrets bool
 	// Secrets is the nodePublishSecretRef data, without the tokens.
 	Secrets map[string]string
 }
@@ -59,8 +68,18 @@ func parsePublish(req *csi.NodePublishVolumeRequest) (publishRequest, error) {
 		PodNamespace:       vc[driver.AttrPodNamespace],
 		PodUID:             types.UID(vc[driver.AttrPodUID]),
 		ServiceAccountName: vc[driver.AttrServiceAccountName],
-		VolumeContext:      maps.Clone(vc),
+		Own:                map[string]string{},
+		User:               maps.Clone(vc),
 		Secrets:            map[string]string{},
+	}
+	if r.User == nil {
+		r.User = map[string]string{}
+	}
+	for _, k := range kubeletKeys {
+		if v, ok := r.User[k]; ok {
+			r.Own[k] = v
+			delete(r.User, k)
+		}
 	}
 	if r.SPCName == "" {
 		return r, status.Error(codes.InvalidArgument, "volume attribute secretProviderClass is missing: set volumeAttributes.secretProviderClass to the SecretProviderClass name")
@@ -73,14 +92,27 @@ func parsePublish(req *csi.NodePublishVolumeRequest) (publishRequest, error) {
 	// belong to the attributes, not to the nodePublishSecretRef data.
 	if tok, ok := r.Secrets[driver.AttrServiceAccountToken]; ok {
 		delete(r.Secrets, driver.AttrServiceAccountToken)
-		r.VolumeContext[driver.AttrServiceAccountToken] = tok
-	}
-	if tok := r.VolumeContext[driver.AttrServiceAccountToken]; tok != "" {
-		var parsed map[string]json.RawMessage
-		if err := json.Unmarshal([]byte(tok), &parsed); err != nil {
-			// The error text of json could quote token bytes; do not include it.
-			return r, status.Error(codes.InvalidArgument, "csi.storage.k8s.io/serviceAccount.tokens is not a JSON object of audience to token")
-		}
+		r.Own[driver.AttrServiceAccountToken] = tok
+		r.TokensFromSecrets = true
 	}
 	return r, nil
+}
+
+// kubeletKeys are the volume-context keys kubelet always writes for a
+// CSIDriver with podInfoOnMount, over anything the pod's volumeAttributes
+// say, so their values are kubelet's.
+var kubeletKeys = []string{driver.AttrPodName, driver.AttrPodNamespace, driver.AttrPodUID, driver.AttrServiceAccountName, driver.AttrEphemeral}
+
+// checkTokens checks the tokens are a JSON object of audience to token.
+func checkTokens(own map[string]string) error {
+	tok := own[driver.AttrServiceAccountToken]
+	if tok == "" {
+		return nil
+	}
+	var parsed map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(tok), &parsed); err != nil {
+		// The error text of json could quote token bytes; do not include it.
+		return status.Error(codes.InvalidArgument, "csi.storage.k8s.io/serviceAccount.tokens is not a JSON object of audience to token")
+	}
+	return nil
 }

@@ -126,6 +126,10 @@ func New(cfg Config) (*Driver, error) {
 		Hooks:      driver.Hooks{statuses, d.syncer},
 		Metrics:    d.rec,
 		Log:        cfg.Log.WithName("csi"),
+		Recorder:   d.events.Recorder(events.SourceDriver),
+		// Tells kubelet's service-account tokens from a user's
+		// volumeAttributes key of the same name.
+		KubeletSetsTokens: csiplugin.TokenRequestsFromCSIDriver(kube, cfg.DriverName, time.Minute),
 		// kubelet republishes about every minute when the CSIDriver asks for
 		// it; content changes no more often than the documented poll
 		// interval, and never with rotation off.

@@ -15,6 +15,9 @@ import (
 const (
 	SourceSecretSync = "csi-secrets-store-controller"
 	SourceRotation   = "csi-secrets-store-rotation"
+	// SourceDriver is kvcsi's source for warnings about a mount: dropped
+	// reserved keys and provider warnings (upstream sends none there).
+	SourceDriver = "secrets-store-csi-driver"
 )
 
 // Broadcaster writes events to the API server. Events are aggregated and rate limited by

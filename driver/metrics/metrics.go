@@ -17,15 +17,19 @@ import (
 
 // Metric names, exactly as the AKS documentation lists them.
 const (
-	NodePublish                 = "total_node_publish"
-	NodeUnpublish               = "total_node_unpublish"
-	NodePublishError            = "total_node_publish_error"
-	NodeUnpublishError          = "total_node_unpublish_error"
-	SyncK8sSecret               = "total_sync_k8s_secret"
-	SyncK8sSecretDuration       = "sync_k8s_secret_duration_sec"
-	RotationReconcile           = "total_rotation_reconcile"
-	RotationReconcileError      = "total_rotation_reconcile_error"
-	RotationReconcileDuration   = "rotation_reconcile_duration_sec"
+	NodePublish               = "total_node_publish"
+	NodeUnpublish             = "total_node_unpublish"
+	NodePublishError          = "total_node_publish_error"
+	NodeUnpublishError        = "total_node_unpublish_error"
+	SyncK8sSecret             = "total_sync_k8s_secret"
+	SyncK8sSecretDuration     = "sync_k8s_secret_duration_sec"
+	RotationReconcile         = "total_rotation_reconcile"
+	RotationReconcileError    = "total_rotation_reconcile_error"
+	RotationReconcileDuration = "rotation_reconcile_duration_sec"
+	// kvcsi additions.
+	ReservedAttributeDropped    = "total_reserved_attribute_dropped"
+	ProviderWarnings            = "total_provider_warnings"
+	labelSource                 = "source"
 	labelOSType, labelProvider  = "os_type", "provider"
 	labelErrorType, labelRotate = "error_type", "rotated"
 )
@@ -47,6 +51,8 @@ type Recorder struct {
 	rotation           *prometheus.CounterVec
 	rotationErr        *prometheus.CounterVec
 	rotationDuration   *prometheus.HistogramVec
+	reservedDropped    *prometheus.CounterVec
+	providerWarnings   *prometheus.CounterVec
 }
 
 // New creates a Recorder with its own registry, holding the driver metrics
@@ -72,6 +78,8 @@ func New() *Recorder {
 	r.rotation = counter(RotationReconcile, "The total number of rotation reconciles.", labelOSType, labelRotate)
 	r.rotationErr = counter(RotationReconcileError, "The total number of rotation reconciles with error.", labelOSType, labelRotate, labelErrorType)
 	r.rotationDuration = histogram(RotationReconcileDuration, "The distribution of how long it took to rotate secrets-store content for pods.", labelOSType)
+	r.reservedDropped = counter(ReservedAttributeDropped, "The total number of csi.storage.k8s.io/ keys dropped from SecretProviderClass parameters (source spec.parameters) or pod volumeAttributes (source volumeAttributes).", labelOSType, labelSource)
+	r.providerWarnings = counter(ProviderWarnings, "The total number of warnings providers returned in MountResponse.warnings.", labelOSType, labelProvider)
 	r.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
 }
@@ -154,4 +162,22 @@ func (r *Recorder) RotationFailed(rotated bool, errorType string) {
 		return
 	}
 	r.rotationErr.WithLabelValues(osType, strconv.FormatBool(rotated), ErrorType(errorType)).Inc()
+}
+
+// ReservedAttributeDropped records a csi.storage.k8s.io/ key the driver did
+// not pass to the provider; source is driver.SourceParameters or
+// driver.SourceVolumeAttributes (bounded: never the key itself).
+func (r *Recorder) ReservedAttributeDropped(source string) {
+	if r == nil {
+		return
+	}
+	r.reservedDropped.WithLabelValues(osType, source).Inc()
+}
+
+// ProviderWarning records one warning a provider returned with a mount.
+func (r *Recorder) ProviderWarning(provider string) {
+	if r == nil {
+		return
+	}
+	r.providerWarnings.WithLabelValues(osType, provider).Inc()
 }

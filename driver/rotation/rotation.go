@@ -308,7 +308,7 @@ func (r *Rotator) rotate(ctx context.Context, st *ssv1.SecretProviderClassPodSta
 	if vol == nil {
 		return mountFailed(ErrVolumeNotFound, fmt.Errorf("pod %s/%s has no %s volume with secretProviderClass %s", pod.Namespace, pod.Name, r.cfg.DriverName, spcName))
 	}
-	volCtx := podVolumeContext(pod, vol)
+	own := podInfo(pod)
 	if audErr != nil {
 		return mountFailed(ErrTokenRequest, audErr)
 	}
@@ -317,7 +317,7 @@ func (r *Rotator) rotate(ctx context.Context, st *ssv1.SecretProviderClassPodSta
 		if err != nil {
 			return mountFailed(ErrTokenRequest, err)
 		}
-		volCtx[driver.AttrServiceAccountToken] = tokens
+		own[driver.AttrServiceAccountToken] = tokens
 	}
 	secrets, err := r.nodePublishSecrets(pod, vol)
 	if err != nil {
@@ -330,7 +330,7 @@ func (r *Rotator) rotate(ctx context.Context, st *ssv1.SecretProviderClassPodSta
 	}
 	res, err := r.cfg.Refresher.Refresh(ctx, content.Request{
 		Provider:              string(spc.Spec.Provider),
-		Attributes:            driver.BuildAttributes(spc.Spec.Parameters, volCtx),
+		Attributes:            attributes(spc, vol, own),
 		Secrets:               secrets,
 		TargetPath:            st.Status.TargetPath,
 		CurrentObjectVersions: current,
@@ -397,19 +397,27 @@ func findVolume(pod *corev1.Pod, spc, driverName string) *corev1.CSIVolumeSource
 	return nil
 }
 
-// podVolumeContext rebuilds what kubelet sends in NodePublishVolume: the volume's attributes plus
-// the pod information of podInfoOnMount.
-func podVolumeContext(pod *corev1.Pod, vol *corev1.CSIVolumeSource) map[string]string {
-	out := make(map[string]string, len(vol.VolumeAttributes)+5)
-	for k, v := range vol.VolumeAttributes {
-		out[k] = v
+// podInfo is what kubelet adds to the volume context with podInfoOnMount; the driver adds the
+// tokens it minted.
+func podInfo(pod *corev1.Pod) map[string]string {
+	return map[string]string{
+		driver.AttrPodName:            pod.Name,
+		driver.AttrPodNamespace:       pod.Namespace,
+		driver.AttrPodUID:             string(pod.UID),
+		driver.AttrServiceAccountName: pod.Spec.ServiceAccountName,
+		driver.AttrEphemeral:          "true",
 	}
-	out[driver.AttrPodName] = pod.Name
-	out[driver.AttrPodNamespace] = pod.Namespace
-	out[driver.AttrPodUID] = string(pod.UID)
-	out[driver.AttrServiceAccountName] = pod.Spec.ServiceAccountName
-	out[driver.AttrEphemeral] = "true"
-	return out
+}
+
+// attributes are the provider attributes of a rotation: the SPC parameters and the volume's
+// attributes without reserved keys (NodePublishVolume already reported those as events), then
+// the pod information and tokens.
+func attributes(spc *ssv1.SecretProviderClass, vol *corev1.CSIVolumeSource, own map[string]string) map[string]string {
+	attrs, dropped := driver.ProviderAttributes(spc.Spec.Parameters, vol.VolumeAttributes, own)
+	for _, d := range dropped {
+		klog.V(4).InfoS("rotation drops a reserved attribute", "secretProviderClass", klog.KObj(spc), "key", d.Key, "source", d.Source)
+	}
+	return attrs
 }
 
 // nodePublishSecrets reads the volume's nodePublishSecretRef from the used=true Secret informer;

@@ -527,3 +527,32 @@ func TestNewChecksConfig(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestRotationDropsReservedVolumeAttributes: a csi.storage.k8s.io/ key in the pod's
+// volumeAttributes or the class's parameters never reaches the provider from rotation either,
+// also when the CSIDriver has no tokenRequests (so the driver mints no token over it).
+func TestRotationDropsReservedVolumeAttributes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	d, err := e.kube.StorageV1().CSIDrivers().Get(ctx, driver.Name, metav1.GetOptions{})
+	must(t, err)
+	d.Spec.TokenRequests = nil
+	_, err = e.kube.StorageV1().CSIDrivers().Update(ctx, d, metav1.UpdateOptions{})
+	must(t, err)
+	e.pod.Spec.Volumes[0].CSI.VolumeAttributes[driver.AttrServiceAccountToken] = `{"api://AzureADTokenExchange":{"token":"forged.victim.token"}}`
+	e.pod.Spec.Volumes[0].CSI.VolumeAttributes[driver.AttrPodName] = "victim"
+	e.version, e.content = "2", "v2"
+	e.poll()
+	reqs := e.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("provider calls = %d", len(reqs))
+	}
+	var attrs map[string]string
+	must(t, json.Unmarshal([]byte(reqs[0].GetAttributes()), &attrs))
+	if _, ok := attrs[driver.AttrServiceAccountToken]; ok {
+		t.Error("the pod's own serviceAccount.tokens reached the provider")
+	}
+	if attrs[driver.AttrPodName] != "web-1" {
+		t.Errorf("pod.name = %q, want the pod's", attrs[driver.AttrPodName])
+	}
+}
