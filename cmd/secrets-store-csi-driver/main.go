@@ -10,8 +10,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -44,6 +46,8 @@ type options struct {
 	logFormatJSON               bool
 	version                     bool
 	kubeconfig                  string
+	enablePprof                 bool
+	pprofPort                   int
 }
 
 func bindFlags(fs *flag.FlagSet) *options {
@@ -62,6 +66,8 @@ func bindFlags(fs *flag.FlagSet) *options {
 	fs.BoolVar(&o.logFormatJSON, "log-format-json", false, "log in JSON")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; default: the in-cluster configuration")
+	fs.BoolVar(&o.enablePprof, "enable-pprof", false, "serve net/http/pprof on localhost:--pprof-port")
+	fs.IntVar(&o.pprofPort, "pprof-port", 6065, "port of --enable-pprof (bound to localhost only)")
 	klog.InitFlags(fs) // -v and the other klog flags
 	return o
 }
@@ -84,6 +90,9 @@ func (o *options) validate() error {
 	}
 	if o.providerHealthCheckInterval <= 0 {
 		errs = append(errs, fmt.Errorf("--provider-health-check-interval %s must be positive", o.providerHealthCheckInterval))
+	}
+	if o.enablePprof && (o.pprofPort <= 0 || o.pprofPort > 65535) {
+		errs = append(errs, fmt.Errorf("--pprof-port %d is not a port: pass 1-65535 (default 6065)", o.pprofPort))
 	}
 	if o.maxCallRecvMsgSize <= 0 {
 		errs = append(errs, fmt.Errorf("--max-call-recv-msg-size %d must be positive", o.maxCallRecvMsgSize))
@@ -172,6 +181,15 @@ func kubeConfig(kubeconfig string) (*rest.Config, error) {
 	return cfg, nil
 }
 
+// pprofAddr is where --enable-pprof serves: localhost only (upstream binds
+// every interface; profiles reveal memory, so kvcsi keeps them on the node).
+func (o *options) pprofAddr() string {
+	if !o.enablePprof {
+		return ""
+	}
+	return net.JoinHostPort("localhost", strconv.Itoa(o.pprofPort))
+}
+
 // config turns the flags into the driver's Config.
 func (o *options) config(restCfg *rest.Config, log logr.Logger) daemon.Config {
 	return daemon.Config{
@@ -185,6 +203,7 @@ func (o *options) config(restCfg *rest.Config, log logr.Logger) daemon.Config {
 		MaxCallRecvMsgSize:          o.maxCallRecvMsgSize,
 		ProviderHealthCheck:         o.providerHealthCheck,
 		ProviderHealthCheckInterval: o.providerHealthCheckInterval,
+		PprofAddr:                   o.pprofAddr(),
 		REST:                        restCfg,
 		Log:                         log,
 	}

@@ -2,43 +2,60 @@ package main
 
 import (
 	"flag"
+	"os"
 	"strings"
 	"testing"
 
 	"k8s.io/klog/v2"
 )
 
+// TestFlagDefaultsAreUpstreams checks every flag of upstream's driver (recorded from upstream's
+// source in testdata/upstream-flags.txt) exists here with upstream's default, so upstream's
+// manifests and Helm values start kvcsi unchanged.
 func TestFlagDefaultsAreUpstreams(t *testing.T) {
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	bindFlags(fs)
-	want := map[string]string{
-		"endpoint":                         "unix://tmp/csi.sock",
-		"drivername":                       "secrets-store.csi.k8s.io",
-		"provider-volume":                  "/var/run/secrets-store-csi-providers",
-		"additional-provider-volume-paths": "/etc/kubernetes/secrets-store-csi-providers",
-		"metrics-addr":                     ":8095",
-		"enable-secret-rotation":           "false",
-		"rotation-poll-interval":           "2m0s",
-		"max-call-recv-msg-size":           "4194304",
-		"provider-health-check":            "false",
-		"provider-health-check-interval":   "2m0s",
-		"log-format-json":                  "false",
-		"nodeid":                           "",
-		"version":                          "false",
-		"kubeconfig":                       "",
+	b, err := os.ReadFile("testdata/upstream-flags.txt")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for name, def := range want {
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, def, ok := strings.Cut(line, "\t")
+		if !ok {
+			t.Fatalf("testdata line %q: want name<TAB>default", line)
+		}
+		n++
 		f := fs.Lookup(name)
 		if f == nil {
-			t.Errorf("flag --%s is missing", name)
+			t.Errorf("upstream flag --%s is missing", name)
 			continue
 		}
 		if f.DefValue != def {
-			t.Errorf("--%s default %q, want %q", name, f.DefValue, def)
+			t.Errorf("--%s default %q, upstream's %q", name, f.DefValue, def)
 		}
 	}
-	if fs.Lookup("v") == nil {
-		t.Error("klog's -v is not bound")
+	if n < 29 {
+		t.Fatalf("only %d upstream flags recorded", n)
+	}
+}
+
+func TestPprofOnLocalhostOnly(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{{nil, ""}, {[]string{"--enable-pprof"}, "localhost:6065"}, {[]string{"--enable-pprof", "--pprof-port=7000"}, "localhost:7000"}} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		o := bindFlags(fs)
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatal(err)
+		}
+		if got := o.pprofAddr(); got != tt.want {
+			t.Errorf("%v: pprof address %q, want %q", tt.args, got, tt.want)
+		}
 	}
 }
 
@@ -52,6 +69,7 @@ func TestFlagValidation(t *testing.T) {
 		{[]string{"--nodeid=n", "--rotation-poll-interval=-1s"}, "--rotation-poll-interval -1s must be positive"},
 		{[]string{"--nodeid=n", "--max-call-recv-msg-size=0"}, "--max-call-recv-msg-size 0 must be positive"},
 		{[]string{"--nodeid=n", "--provider-volume="}, "--provider-volume is empty"},
+		{[]string{"--nodeid=n", "--enable-pprof", "--pprof-port=70000"}, "--pprof-port 70000 is not a port"},
 		{[]string{"--nodeid=n", "--kubeconfig=/nonexistent/kubeconfig"}, "--kubeconfig /nonexistent/kubeconfig"},
 	}
 	for _, tt := range tests {

@@ -45,3 +45,24 @@ func TestMetricsAndHealthz(t *testing.T) {
 		t.Fatalf("/metrics = %d\n%s", code, body)
 	}
 }
+
+func TestPprofHandlerServesProfiles(t *testing.T) {
+	h := httptest.NewServer(pprofHandler())
+	defer h.Close()
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/goroutine?debug=1", "/debug/pprof/cmdline"} {
+		resp, err := h.Client().Get(h.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("%s = %d", path, resp.StatusCode)
+		}
+	}
+	if resp, err := h.Client().Get(h.URL + "/metrics"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != 404 {
+			t.Errorf("/metrics on the pprof listener = %d, want 404", resp.StatusCode)
+		}
+	}
+}
