@@ -19,6 +19,7 @@ const (
 	rowMountSecs   = "all Running after"
 	rowKV          = "Key Vault requests (mount)"
 	rowKVPod       = "Key Vault requests per pod"
+	rowKV401       = "… of which 401 auth challenges"
 	rowEntra       = "Entra ID requests (mount)"
 	rowToken       = "Entra token requests per pod"
 	rowThrottled   = "429s"
@@ -71,7 +72,7 @@ func (e *env) buildReport(passes []*PassResult) *report.Report {
 	}
 	lim := kvemulator.DefaultLimits()
 	limitPerSec := float64(lim.Secret) / time.Duration(lim.Window).Seconds()
-	rows := []string{rowPods, rowP50, rowP99, rowMax, rowMountSecs, rowKV, rowKVPod, rowEntra, rowToken, rowThrottled, rowFiles, rowDrvAPI, rowDrvAPIWrite, rowKubeletAPI, rowDrvRSS, rowPrvRSS, rowDrvCPU, rowPrvCPU}
+	rows := []string{rowPods, rowP50, rowP99, rowMax, rowMountSecs, rowKV, rowKV401, rowKVPod, rowEntra, rowToken, rowThrottled, rowFiles, rowDrvAPI, rowDrvAPIWrite, rowKubeletAPI, rowDrvRSS, rowPrvRSS, rowDrvCPU, rowPrvCPU}
 	if o.Workload == "rotation" {
 		rows = append(rows, rowRotPods, rowRotSynced, rowRotTime, rowRotKV, rowRotCycle, rowRotBound, rowRotWrites, rowRotThrot)
 	}
@@ -87,6 +88,7 @@ func (e *env) buildReport(passes []*PassResult) *report.Report {
 		v[rowMountSecs] = fmt.Sprintf("%.1f s", p.MountSeconds)
 		v[rowKV] = fmt.Sprint(p.Mount.KV)
 		v[rowKVPod] = fmt.Sprintf("%.2f", float64(p.Mount.KV)/pods)
+		v[rowKV401] = fmt.Sprint(p.Mount.Challenges)
 		v[rowEntra] = fmt.Sprint(p.Mount.Entra)
 		v[rowToken] = fmt.Sprintf("%.2f", float64(p.Mount.Token)/pods)
 		v[rowThrottled] = fmt.Sprint(p.Mount.Throttled + p.RotationKV.Throttled + p.SteadyCycleKV.Throttled)

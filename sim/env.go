@@ -80,6 +80,7 @@ type node struct {
 	provider *proc
 	cancel   context.CancelFunc
 	done     chan struct{}
+	err      error // why the simkubelet stopped early
 }
 
 func (n *node) socket() string { return filepath.Join(n.dir, "csi.sock") }
@@ -418,6 +419,7 @@ func (e *env) startNode(ctx context.Context, i int, cacheTTL time.Duration) (*no
 		defer close(n.done)
 		if err := k.Run(kctx); err != nil && kctx.Err() == nil {
 			e.log.Error("simkubelet stopped", "node", n.name, "err", err)
+			n.err = err
 		}
 	}()
 	return n, nil
@@ -500,6 +502,11 @@ func (e *env) waitNodesReady(ctx context.Context) error {
 			}
 		}
 		for _, n := range e.nodes {
+			select {
+			case <-n.done:
+				return fmt.Errorf("the simkubelet of %s stopped: %v", n.name, n.err)
+			default:
+			}
 			if n.driver.exited() {
 				return fmt.Errorf("the driver of %s exited: %v (see %s)", n.name, n.driver.err, filepath.Join(e.dir, "logs", n.name+"-driver.log"))
 			}

@@ -34,7 +34,7 @@ type kvFront struct {
 	jitter  time.Duration
 	start   time.Time
 
-	kv, entra, token, throttled, kvErrors atomic.Int64
+	kv, entra, token, throttled, kvErrors, challenges atomic.Int64
 
 	mu     sync.Mutex
 	perSec map[int]*secCount
@@ -169,6 +169,9 @@ func (f *kvFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if sw.code >= 400 && sw.code != http.StatusUnauthorized {
 			f.kvErrors.Add(1)
 		}
+		if sw.code == http.StatusUnauthorized {
+			f.challenges.Add(1)
+		}
 	}
 	if sw.code == http.StatusTooManyRequests {
 		f.throttled.Add(1)
@@ -176,14 +179,14 @@ func (f *kvFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // counts is a snapshot of the totals.
-type counts struct{ KV, Entra, Token, Throttled, KVErrors int64 }
+type counts struct{ KV, Entra, Token, Throttled, KVErrors, Challenges int64 }
 
 func (f *kvFront) counts() counts {
-	return counts{f.kv.Load(), f.entra.Load(), f.token.Load(), f.throttled.Load(), f.kvErrors.Load()}
+	return counts{f.kv.Load(), f.entra.Load(), f.token.Load(), f.throttled.Load(), f.kvErrors.Load(), f.challenges.Load()}
 }
 
 func (c counts) sub(o counts) counts {
-	return counts{c.KV - o.KV, c.Entra - o.Entra, c.Token - o.Token, c.Throttled - o.Throttled, c.KVErrors - o.KVErrors}
+	return counts{c.KV - o.KV, c.Entra - o.Entra, c.Token - o.Token, c.Throttled - o.Throttled, c.KVErrors - o.KVErrors, c.Challenges - o.Challenges}
 }
 
 // second returns the counts of the second that started at t.

@@ -149,8 +149,18 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	if err := k.waitDriver(ctx); err != nil {
 		return err
 	}
-	if err := k.registerNode(ctx); err != nil {
-		return err
+	// kubelet retries its registration until it succeeds.
+	for {
+		err := k.registerNode(ctx)
+		if err == nil {
+			break
+		}
+		k.cfg.Logger.Warn("node registration failed, retrying", "node", k.cfg.NodeName, "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
 	}
 	k.bcast = record.NewBroadcaster(record.WithContext(ctx))
 	k.bcast.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: k.cfg.Client.CoreV1().Events("")})
