@@ -16,7 +16,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
+	"unicode/utf8"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
@@ -139,32 +139,32 @@ func (r *Report) readErr(name, needs string, err error) {
 	r.fail(name, needs, "", "the API server answered: "+firstLine(err.Error()), "check the kubeconfig and that the cluster is reachable")
 }
 
-// WriteTable prints the report as one line per check, with cause and fix
-// indented under each failure.
+// WriteTable prints the report as one line per check (status, name,
+// detail), with the cause and the fix indented under each failure.
 func (r *Report) WriteTable(w io.Writer) error {
-	fmt.Fprintf(w, "kvcsi doctor %s\n", r.Subject)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	width := 0
 	for _, c := range r.Checks {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Status.Symbol(), c.Name, c.Detail)
+		width = max(width, utf8.RuneCountInString(c.Name))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "kvcsi doctor %s\n", r.Subject)
+	for _, c := range r.Checks {
+		pad := strings.Repeat(" ", width-utf8.RuneCountInString(c.Name))
+		fmt.Fprintf(&b, "%s %s%s  %s\n", c.Status.Symbol(), c.Name, pad, c.Detail)
 		if c.Cause != "" {
-			fmt.Fprintf(tw, "\t  cause:\t%s\n", c.Cause)
+			fmt.Fprintf(&b, "    cause: %s\n", c.Cause)
 		}
 		if c.Fix != "" && c.Status != OK {
-			fmt.Fprintf(tw, "\t  fix:\t%s\n", c.Fix)
+			fmt.Fprintf(&b, "    fix:   %s\n", c.Fix)
 		}
 	}
-	if err := tw.Flush(); err != nil {
-		return err
+	if n := len(r.Failures()); n == 0 {
+		b.WriteString("no failed checks\n")
+	} else {
+		fmt.Fprintf(&b, "%d failed check(s)\n", n)
 	}
-	n := len(r.Failures())
-	switch {
-	case n == 0:
-		_, err := fmt.Fprintln(w, "no failed checks")
-		return err
-	default:
-		_, err := fmt.Fprintf(w, "%d failed check(s)\n", n)
-		return err
-	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // WriteJSON prints the report as indented JSON.
