@@ -107,6 +107,9 @@ var doctorWrongNamespace = Scenario{
 		if err := env.apply(ctx, busyboxPod("doctor", "azure-elsewhere")); err != nil {
 			return err
 		}
+		if _, err := k.WaitEvent(ctx, env.Namespace, "doctor", "FailedMount", "azure-elsewhere", doctorWait); err != nil {
+			return err
+		}
 		_, err := expectDiagnosis(ctx, env, "doctor", "SecretProviderClass "+env.Namespace+"/azure-elsewhere",
 			"exists in namespace "+other+", not in the pod's namespace "+env.Namespace, "create the class in namespace "+env.Namespace)
 		return err
