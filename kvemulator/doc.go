@@ -75,7 +75,9 @@
 // the PEM (application/x-pem-file) of key and chain; renderSecret emits
 // "kid" = <base>/keys/N/V and "managed": true for it. The certificate handler
 // must create all three in one c.Update, and delete/recover/purge them
-// together. Plain secret set/delete refuse a managed secret with 409.
+// together. The secret and key handlers refuse to set, update, delete, recover
+// or purge a managed secret or key with 409 (dataplane/softdelete.go for the
+// soft-delete part, shared by secrets and keys).
 //
 // # Seeding keys and certificates
 //
