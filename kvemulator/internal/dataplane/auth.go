@@ -73,21 +73,32 @@ func (s *Plane) authenticate(r *http.Request, addr Addr) (*Principal, *kverr.API
 	if tenant := s.Store.VaultTenant(addr.Vault); !strings.EqualFold(claims.TenantID, tenant) {
 		return nil, kverr.ErrUnauthorized(fmt.Sprintf("AKV10032: Invalid issuer. Expected one of %s, found %s.", entra.STSIssuer(tenant), claims.Issuer))
 	}
-	return &Principal{TenantID: claims.TenantID, ObjectID: claims.ObjectID, AppID: claims.AppID, Issuer: claims.Issuer, Name: claims.Name}, nil
+	p := &Principal{TenantID: claims.TenantID, ObjectID: claims.ObjectID, AppID: claims.AppID, Issuer: claims.Issuer}
+	// The seed name (for counters) is bookkeeping kept here, not in the token.
+	if id, ok := s.Store.IdentityBy(func(i *store.Identity) bool {
+		return strings.EqualFold(i.ObjectID, claims.ObjectID) && strings.EqualFold(i.TenantID, claims.TenantID)
+	}); ok {
+		p.Name = id.Name
+	}
+	return p, nil
 }
 
 // authorize applies the vault's access policies, as the service does for
 // vaults without RBAC: no matching permission is 403 Forbidden/AccessDenied.
 func (s *Plane) authorize(vault string, p *Principal, rt *Route) *kverr.APIError {
 	var allowed bool
+	location := store.DefaultLocation
 	_ = s.Store.ViewVault(vault, func(v *store.Vault) error {
+		if v.Location != "" {
+			location = v.Location
+		}
 		allowed = slices.ContainsFunc(v.Permissions(p.ObjectID, rt.Kind), func(x string) bool {
 			return strings.EqualFold(x, rt.Permission) || strings.EqualFold(x, "all")
 		})
 		return nil
 	})
 	if !allowed {
-		return kverr.ErrForbidden(p.AppID, p.ObjectID, p.Issuer, rt.Kind, rt.Permission, vault)
+		return kverr.ErrForbidden(p.AppID, p.ObjectID, p.Issuer, rt.Kind, rt.Permission, vault, location)
 	}
 	return nil
 }

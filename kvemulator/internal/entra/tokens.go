@@ -40,13 +40,15 @@ type Issuer struct {
 }
 
 // AccessClaims are the claims of an emulator access token (a v1 Entra token
-// as Key Vault receives it).
+// as Key Vault receives it) that the data plane reads. Tokens carry only what
+// Entra's do: which seeded identity a token belongs to is looked up by its
+// oid and tid, not written into it.
 type AccessClaims struct {
 	TenantID string `json:"tid"`
 	ObjectID string `json:"oid"`
 	AppID    string `json:"appid"`
 	IDType   string `json:"idtyp,omitempty"`
-	Name     string `json:"kvemu_identity,omitempty"`
+	Version  string `json:"ver,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -97,17 +99,21 @@ func STSIssuer(tenant string) string { return "https://sts.windows.net/" + tenan
 // issue signs an access token for identity and audience valid for ttl.
 func (is *Issuer) Issue(id store.Identity, audience string, ttl time.Duration, now time.Time) (string, time.Time, error) {
 	exp := now.Add(ttl)
-	claims := AccessClaims{
-		TenantID: id.TenantID, ObjectID: id.ObjectID, AppID: id.ClientID, IDType: "app", Name: id.Name,
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    STSIssuer(id.TenantID),
-			Subject:   id.ObjectID,
-			Audience:  jwt.ClaimStrings{audience},
-			IssuedAt:  jwt.NewNumericDate(now),
-			NotBefore: jwt.NewNumericDate(now.Add(-5 * time.Minute)),
-			ExpiresAt: jwt.NewNumericDate(exp),
-			ID:        store.NewVersionID(),
-		},
+	// As Entra's v1 access tokens: aud a single string, ver "1.0", uti (not
+	// jti) as the token's unique id, and no claim Entra does not send.
+	claims := jwt.MapClaims{
+		"aud":   audience,
+		"iss":   STSIssuer(id.TenantID),
+		"iat":   now.Unix(),
+		"nbf":   now.Add(-5 * time.Minute).Unix(),
+		"exp":   exp.Unix(),
+		"appid": id.ClientID,
+		"idtyp": "app",
+		"oid":   id.ObjectID,
+		"sub":   id.ObjectID,
+		"tid":   id.TenantID,
+		"uti":   store.NewVersionID(),
+		"ver":   "1.0",
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
 	t.Header["kid"] = is.kid

@@ -339,13 +339,17 @@ func (l *Limiter) Take(vault, class string) *kverr.APIError {
 	if slot <= 0 {
 		slot = time.Millisecond
 	}
-	now := l.now().UnixNano() / int64(slot)
+	nowNs := l.now().UnixNano()
+	now := nowNs / int64(slot)
 	// The vault's own limit, and the subscription-wide one (every vault of
 	// the emulator) at 5× the per-vault limit, as the service enforces.
 	vw, sw := l.window(vault+"\x00"+class), l.window("\x00"+class)
 	if vw.total(now) >= max || sw.total(now) >= 5*max {
-		retry := int((time.Duration(l.lim.Window) + time.Second - 1) / time.Second)
-		return kverr.ErrThrottled(max1(retry))
+		// Retry-After is when the window has room again: the oldest slots
+		// that must age out first, not the whole window.
+		free := max64(vw.freeAt(now, max), sw.freeAt(now, 5*max))
+		wait := time.Duration(free*int64(slot) - nowNs)
+		return kverr.ErrThrottled(max1(int((wait + time.Second - 1) / time.Second)))
 	}
 	vw.add(now)
 	sw.add(now)
@@ -369,6 +373,36 @@ func (w *window) total(now int64) int {
 		}
 	}
 	return total
+}
+
+// freeAt is the slot at which the window's total drops below limit (now
+// when it already is): slots leave the window ten slots after their own.
+func (w *window) freeAt(now int64, limit int) int64 {
+	total := w.total(now)
+	if total < limit {
+		return now
+	}
+	var live []int
+	for i := range w.slots {
+		if now-w.stamp[i] < 10 && w.slots[i] > 0 {
+			live = append(live, i)
+		}
+	}
+	sort.Slice(live, func(a, b int) bool { return w.stamp[live[a]] < w.stamp[live[b]] })
+	for _, i := range live {
+		total -= w.slots[i]
+		if total < limit {
+			return w.stamp[i] + 10
+		}
+	}
+	return now + 10
+}
+
+func max64(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
 }
 
 func (w *window) add(now int64) {

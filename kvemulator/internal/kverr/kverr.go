@@ -112,11 +112,12 @@ func ErrMissingToken() *APIError {
 	return ErrUnauthorized("AKV10000: Request is missing a Bearer or PoP token.")
 }
 
-// ErrForbidden is 403 for an identity whose access policy lacks the permission.
-func ErrForbidden(appID, objectID, issuer, kind, perm, vault string) *APIError {
+// ErrForbidden is 403 for an identity whose access policy lacks the
+// permission; location is the vault's Azure region.
+func ErrForbidden(appID, objectID, issuer, kind, perm, vault, location string) *APIError {
 	return &APIError{Status: http.StatusForbidden, Code: "Forbidden", InnerCode: "AccessDenied",
-		Message: fmt.Sprintf("The user, group or application 'appid=%s;oid=%s;iss=%s' does not have %ss %s permission on key vault '%s;location=local'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287",
-			appID, objectID, issuer, kind, perm, vault)}
+		Message: fmt.Sprintf("The user, group or application 'appid=%s;oid=%s;iss=%s' does not have %ss %s permission on key vault '%s;location=%s'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287",
+			appID, objectID, issuer, kind, perm, vault, location)}
 }
 
 // ErrThrottled is 429 Throttled with Retry-After.

@@ -1,0 +1,79 @@
+package kvemulator_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/kvcsi/kvcsi/kvemulator"
+)
+
+// Access tokens look like Entra's v1 tokens: aud is one string, ver is
+// "1.0", and nothing the emulator keeps for itself is in them.
+func TestTokenClaimsAreEntras(t *testing.T) {
+	t.Parallel()
+	e := startEmu(t)
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {readerClientID}, "client_secret": {"reader-client-secret"}, "scope": {"https://vault.azure.net/.default"}}
+	resp, err := e.HTTPClient().PostForm(e.AuthorityHost()+tenantID+"/oauth2/v2.0/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("token endpoint: %d %v", resp.StatusCode, err)
+	}
+	parts := strings.Split(tok.AccessToken, ".")
+	if len(parts) != 3 {
+		t.Fatal("the access token is not a JWS")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	if aud, ok := claims["aud"].(string); !ok || aud != "https://vault.azure.net" {
+		t.Errorf("aud = %#v, want the string https://vault.azure.net", claims["aud"])
+	}
+	if claims["ver"] != "1.0" || claims["appid"] != readerClientID || claims["tid"] != tenantID || claims["iss"] != "https://sts.windows.net/"+tenantID+"/" {
+		t.Errorf("claims %v", claims)
+	}
+	entra := map[string]bool{"aud": true, "iss": true, "iat": true, "nbf": true, "exp": true, "appid": true, "idtyp": true, "oid": true, "sub": true, "tid": true, "uti": true, "ver": true}
+	for k := range claims {
+		if !entra[k] {
+			t.Errorf("claim %q is not one Entra sends", k)
+		}
+	}
+	// The data plane still knows who called, from its own records.
+	if _, err := e.secrets("kv1", e.secretCred(readerClientID, "reader-client-secret")).GetSecret(ctx, "db-password", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := sum(e.counters(), kvemulator.CounterKey{Vault: "kv1", Op: "GetSecret", Identity: "app-reader", Status: http.StatusOK}); n != 1 {
+		t.Errorf("GetSecret counted %d times for app-reader, want 1", n)
+	}
+}
+
+// The 403 names the vault's region: the seed's location, eastus by default.
+func TestForbiddenNamesTheVaultLocation(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ location, want string }{{"", "eastus"}, {"westeurope", "westeurope"}} {
+		e := startEmu(t, func(c *kvemulator.Config) {
+			for i := range c.Seed.Vaults {
+				c.Seed.Vaults[i].Location = tc.location
+			}
+		})
+		_, err := e.secrets("kv1", e.secretCred(outsiderClient, "outsider-client-secret")).GetSecret(ctx, "db-password", "", nil)
+		wantCode(t, err, http.StatusForbidden, "Forbidden")
+		if !strings.Contains(err.Error(), "on key vault 'kv1;location="+tc.want+"'") {
+			t.Errorf("location %q: %v", tc.location, err)
+		}
+	}
+}
