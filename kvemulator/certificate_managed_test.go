@@ -7,7 +7,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
 	"github.com/kvcsi/kvcsi/kvemulator"
@@ -27,8 +29,8 @@ func createSelfSigned(t *testing.T, cc *azcertificates.Client, name string) {
 	}
 }
 
-// The secret backing a certificate changes only through the certificate: updating it, and
-// recovering or purging it on its own, are 409 like its key.
+// The secret and key backing a certificate change only through the certificate: updating
+// either, and recovering or purging the secret on its own, are 409.
 func TestManagedSecretChangesOnlyThroughCertificate(t *testing.T) {
 	e := startEmu(t)
 	cc, sc := e.certsClient("kv1"), e.adminSecrets("kv1")
@@ -36,6 +38,12 @@ func TestManagedSecretChangesOnlyThroughCertificate(t *testing.T) {
 	waitCompleted(t, cc, "managed")
 
 	_, err := sc.UpdateSecretProperties(ctx, "managed", "", azsecrets.UpdateSecretPropertiesParameters{ContentType: ptr("text/plain")}, nil)
+	wantCode(t, err, http.StatusConflict, "Conflict")
+	kc, err := azkeys.NewClient(e.VaultURL("kv1"), e.secretCred(adminClientID, "admin-client-secret"), &azkeys.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: e.HTTPClient()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = kc.UpdateKey(ctx, "managed", "", azkeys.UpdateKeyParameters{KeyAttributes: &azkeys.KeyAttributes{Enabled: ptr(false)}}, nil)
 	wantCode(t, err, http.StatusConflict, "Conflict")
 	if _, err := cc.DeleteCertificate(ctx, "managed", nil); err != nil {
 		t.Fatal(err)

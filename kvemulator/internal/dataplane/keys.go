@@ -284,6 +284,9 @@ func updateKey(c *Call) (int, any, error) {
 		if err != nil {
 			return err
 		}
+		if ver.Managed {
+			return kverr.ErrConflict("Key %s is managed by certificate %s; change it through the certificate.", name, name)
+		}
 		// Validate everything before changing anything.
 		var ops []string
 		if req.KeyOps != nil {
