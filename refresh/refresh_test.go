@@ -2,6 +2,7 @@ package refresh
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,5 +53,29 @@ func TestClassAndPodSetTheAnnotation(t *testing.T) {
 	p, _ := kube.CoreV1().Pods("app").Get(ctx, "web", metav1.GetOptions{})
 	if p.Annotations[Annotation] != v {
 		t.Errorf("pod annotations %v", p.Annotations)
+	}
+}
+
+func TestWaitAnswersAndFailures(t *testing.T) {
+	ev := func(name, pod, reason, msg string) *corev1.Event {
+		return &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: name},
+			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: "app", Name: pod}, Reason: reason, Message: msg}
+	}
+	kube := fake.NewClientset(
+		ev("a", "web-0", ReasonDone, "successfully refreshed … ("+Annotation+"=v2)"),
+		ev("b", "web-1", ReasonDone, "successfully refreshed … ("+Annotation+"=v1)"), // an earlier request
+		ev("c", "web-2", ReasonFailed, "failed to refresh … ("+Annotation+"=v2): denied"),
+	)
+	ctx := context.Background()
+	if err := Wait(ctx, kube, "app", []string{"web-0"}, "v2"); err != nil {
+		t.Errorf("answered refresh: %v", err)
+	}
+	if err := Wait(ctx, kube, "app", []string{"web-0", "web-2"}, "v2"); err == nil || !strings.Contains(err.Error(), "web-2") {
+		t.Errorf("failed refresh: err %v, want one naming web-2", err)
+	}
+	short, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := Wait(short, kube, "app", []string{"web-1"}, "v2"); err == nil || !strings.Contains(err.Error(), "web-1") || !strings.Contains(err.Error(), "rotation") {
+		t.Errorf("unanswered refresh: err %v, want one naming web-1 and rotation", err)
 	}
 }
