@@ -29,6 +29,7 @@ const (
 	// kvcsi additions.
 	ReservedAttributeDropped    = "total_reserved_attribute_dropped"
 	ProviderWarnings            = "total_provider_warnings"
+	SyncK8sSecretConflict       = "total_sync_k8s_secret_conflict"
 	labelSource                 = "source"
 	labelOSType, labelProvider  = "os_type", "provider"
 	labelErrorType, labelRotate = "error_type", "rotated"
@@ -53,6 +54,7 @@ type Recorder struct {
 	rotationDuration   *prometheus.HistogramVec
 	reservedDropped    *prometheus.CounterVec
 	providerWarnings   *prometheus.CounterVec
+	syncConflict       *prometheus.CounterVec
 }
 
 // New creates a Recorder with its own registry, holding the driver metrics
@@ -80,6 +82,7 @@ func New() *Recorder {
 	r.rotationDuration = histogram(RotationReconcileDuration, "The distribution of how long it took to rotate secrets-store content for pods.", labelOSType)
 	r.reservedDropped = counter(ReservedAttributeDropped, "The total number of csi.storage.k8s.io/ keys dropped from SecretProviderClass parameters (source spec.parameters) or pod volumeAttributes (source volumeAttributes).", labelOSType, labelSource)
 	r.providerWarnings = counter(ProviderWarnings, "The total number of warnings providers returned in MountResponse.warnings.", labelOSType, labelProvider)
+	r.syncConflict = counter(SyncK8sSecretConflict, "The total number of synced-Secret writes that met a concurrent writer (another pod created the Secret first) and were resolved by re-reading.", labelOSType)
 	r.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
 }
@@ -180,4 +183,12 @@ func (r *Recorder) ProviderWarning(provider string) {
 		return
 	}
 	r.providerWarnings.WithLabelValues(osType, provider).Inc()
+}
+
+// SecretSyncConflict records a synced-Secret write that met a concurrent writer and was resolved.
+func (r *Recorder) SecretSyncConflict() {
+	if r == nil {
+		return
+	}
+	r.syncConflict.WithLabelValues(osType).Inc()
 }

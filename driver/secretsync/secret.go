@@ -14,7 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/util/retry"
+	"k8s.io/klog/v2"
 
 	ssv1 "github.com/kvcsi/kvcsi/api/secretsstore/v1"
 )
@@ -84,52 +84,71 @@ func hasOwner(refs []metav1.OwnerReference, uid types.UID) bool {
 // upsert creates want, or patches the existing Secret towards it. It reports whether the Secret's
 // data was created or changed.
 //
-// The patch is a JSON merge patch pinned to the resourceVersion it was computed from: labels and
-// annotations are merged key by key (keys others added stay), owner references are the current
-// list plus the pod, and data is replaced because the Secret's content belongs to the sync.
+// Many pods of one Deployment sync one Secret at once, so the writes are built to compose instead
+// of colliding (issue 20; docs/driver.md, "Concurrent syncs"): the patch is a strategic merge
+// patch with no resourceVersion. Owner references merge by uid (the patch strategy Kubernetes
+// declares for metadata.ownerReferences), so the patch adds exactly this pod's reference, once,
+// and never drops a reference another pod or the garbage collector added or removed meanwhile;
+// labels and annotations merge key by key (keys others added stay); data keys the
+// SecretProviderClass no longer lists are deleted by name, because the Secret's content belongs
+// to the sync. The API server applies such a patch to the latest object and retries internally,
+// so it never answers 409. The only race left is two first creates: the loser's AlreadyExists
+// becomes a re-read and a patch, logged at V(4) and counted, never an event.
 func (s *Syncer) upsert(ctx context.Context, want *corev1.Secret, owner metav1.OwnerReference) (changed bool, err error) {
 	client := s.client.CoreV1().Secrets(want.Namespace)
+	var cur *corev1.Secret
 	if s.lister != nil {
-		// The informer's copy lets the common case, nothing to do, cost no API call.
-		if cur, err := s.lister.Secrets(want.Namespace).Get(want.Name); err == nil && upToDate(cur, want, owner.UID) {
-			return false, nil
+		// The informer's copy lets the common case, nothing to do, cost no API call, and any
+		// other case cost one patch.
+		if c, err := s.lister.Secrets(want.Namespace).Get(want.Name); err == nil {
+			if upToDate(c, want, owner.UID) {
+				return false, nil
+			}
+			cur = c
 		}
 	}
-	err = retry.RetryOnConflict(retry.DefaultBackoff, func() error {
-		changed = false
-		cur, err := client.Get(ctx, want.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
+	if cur == nil {
+		c, err := client.Get(ctx, want.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
 			create := want.DeepCopy()
 			create.OwnerReferences = []metav1.OwnerReference{owner}
 			_, err = client.Create(ctx, create, metav1.CreateOptions{})
-			if apierrors.IsAlreadyExists(err) {
-				return apierrors.NewConflict(corev1.Resource("secrets"), want.Name, err)
+			if err == nil {
+				return true, nil
 			}
-			changed = err == nil
-			return err
+			if !apierrors.IsAlreadyExists(err) {
+				return false, err
+			}
+			// Another pod created it first: patch what it created.
+			s.metrics.SecretSyncConflict()
+			klog.V(4).InfoS("synced Secret created concurrently; patching it", "secret", klog.KObj(want))
+			if c, err = client.Get(ctx, want.Name, metav1.GetOptions{}); err != nil {
+				return false, err
+			}
+		case err != nil:
+			return false, err
 		}
-		if err != nil {
-			return err
-		}
-		if cur.Labels[ssv1.ManagedLabel] != "true" {
-			return permanent(fmt.Errorf("the Secret %s/%s exists and is not managed by the driver (no label %s=true); it is left alone: rename spec.secretObjects secretName or delete the Secret", want.Namespace, want.Name, ssv1.ManagedLabel))
-		}
-		if cur.Type != want.Type {
-			return permanent(fmt.Errorf("the Secret %s/%s has type %s but the SecretProviderClass asks for %s; a Secret's type cannot change: delete the Secret and the driver recreates it", want.Namespace, want.Name, cur.Type, want.Type))
-		}
-		patch, dataChanged := mergePatch(cur, want, owner)
-		if patch == nil {
-			return nil
-		}
-		body, err := json.Marshal(patch)
-		if err != nil {
-			return err
-		}
-		_, err = client.Patch(ctx, want.Name, types.MergePatchType, body, metav1.PatchOptions{})
-		changed = err == nil && dataChanged
-		return err
-	})
-	return changed, err
+		cur = c
+	}
+	if cur.Labels[ssv1.ManagedLabel] != "true" {
+		return false, permanent(fmt.Errorf("the Secret %s/%s exists and is not managed by the driver (no label %s=true); it is left alone: rename spec.secretObjects secretName or delete the Secret", want.Namespace, want.Name, ssv1.ManagedLabel))
+	}
+	if cur.Type != want.Type {
+		return false, permanent(fmt.Errorf("the Secret %s/%s has type %s but the SecretProviderClass asks for %s; a Secret's type cannot change: delete the Secret and the driver recreates it", want.Namespace, want.Name, cur.Type, want.Type))
+	}
+	patch, dataChanged := mergePatch(cur, want, owner)
+	if patch == nil {
+		return false, nil
+	}
+	body, err := json.Marshal(patch)
+	if err != nil {
+		return false, err
+	}
+	if _, err := client.Patch(ctx, want.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{}); err != nil {
+		return false, err
+	}
+	return dataChanged, nil
 }
 
 // upToDate says whether cur already has everything want has.
@@ -153,7 +172,8 @@ func dataEqual(a, b map[string][]byte) bool {
 	return maps.EqualFunc(a, b, bytes.Equal)
 }
 
-// mergePatch returns the patch from cur to want, or nil when there is nothing to change.
+// mergePatch returns the strategic merge patch from cur to want (no resourceVersion: it applies
+// to whatever the Secret is by then), or nil when there is nothing to change.
 func mergePatch(cur, want *corev1.Secret, owner metav1.OwnerReference) (patch map[string]any, dataChanged bool) {
 	meta := map[string]any{}
 	if !containsAll(cur.Labels, want.Labels) {
@@ -163,7 +183,8 @@ func mergePatch(cur, want *corev1.Secret, owner metav1.OwnerReference) (patch ma
 		meta["annotations"] = want.Annotations
 	}
 	if !hasOwner(cur.OwnerReferences, owner.UID) {
-		meta["ownerReferences"] = append(append([]metav1.OwnerReference{}, cur.OwnerReferences...), owner)
+		// Merged by uid: this reference only, the others stay whatever they are by then.
+		meta["ownerReferences"] = []metav1.OwnerReference{owner}
 	}
 	body := map[string]any{}
 	if !dataEqual(cur.Data, want.Data) {
@@ -182,8 +203,9 @@ func mergePatch(cur, want *corev1.Secret, owner metav1.OwnerReference) (patch ma
 	if len(meta) == 0 && len(body) == 0 {
 		return nil, false
 	}
-	meta["resourceVersion"] = cur.ResourceVersion
-	body["metadata"] = meta
+	if len(meta) > 0 {
+		body["metadata"] = meta
+	}
 	return body, dataChanged
 }
 

@@ -3,8 +3,9 @@
 //
 // Each synced Secret is labelled secrets-store.csi.k8s.io/managed=true and owned by every pod that
 // mounts it, so the garbage collector deletes it once the last of those pods is gone (see
-// docs/driver.md, "Sync and rotation", for rolling updates). Writes are merge patches pinned to a
-// resourceVersion; nothing another writer added is dropped. A sync that fails for a reason a
+// docs/driver.md, "Sync and rotation", for rolling updates). Writes are strategic merge patches
+// without a resourceVersion, so the many pods of one Deployment syncing one Secret at once compose
+// instead of failing with 409, and nothing another writer added is dropped (see upsert). A sync that fails for a reason a
 // retry can fix is retried with exponential backoff while the pod exists.
 package secretsync
 
