@@ -39,6 +39,11 @@ type Config struct {
 	// DisableThrottling turns off the published service limits at start (they can
 	// be switched at run time through the admin API).
 	DisableThrottling bool
+	// CertificateCreateDelay is how long a created certificate's pending
+	// operation reports inProgress, so clients' pollers poll: 0 means
+	// DefaultCertificateCreateDelay, a negative value none (completed on the
+	// first poll).
+	CertificateCreateDelay time.Duration
 
 	// Limits of every listener against slow or oversized requests (defaults:
 	// 10s to read the headers, 2m to read a whole request, 2m idle keep-alive,

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
@@ -45,11 +46,15 @@ func readCryptoTestdata(t *testing.T, name string) string {
 	return string(b)
 }
 
-// waitCompleted polls the pending operation as a client does until it completes; the emulator
-// completes it on the first poll, the bound only stops a broken server from looping forever.
+// waitCompleted polls the pending operation as a client does until it completes (the emulator
+// answers inProgress for Config.CertificateCreateDelay, 300 ms by default); the bound only stops
+// a broken server from looping forever.
 func waitCompleted(t *testing.T, cc *azcertificates.Client, name string) azcertificates.CertificateOperation {
 	t.Helper()
-	for range 50 {
+	for i := range 1200 {
+		if i > 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
 		op, err := cc.GetCertificateOperation(ctx, name, nil)
 		if err != nil {
 			t.Fatal(err)

@@ -7,6 +7,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvcsi/kvcsi/kvemulator"
 )
@@ -75,5 +79,57 @@ func TestForbiddenNamesTheVaultLocation(t *testing.T) {
 		if !strings.Contains(err.Error(), "on key vault 'kv1;location="+tc.want+"'") {
 			t.Errorf("location %q: %v", tc.location, err)
 		}
+	}
+}
+
+// A created certificate's operation answers inProgress, with Retry-After,
+// for Config.CertificateCreateDelay; a negative delay completes it on the
+// first poll.
+func TestCertificateCreateDelay(t *testing.T) {
+	t.Parallel()
+	policy := azcertificates.CertificatePolicy{
+		IssuerParameters:          &azcertificates.IssuerParameters{Name: ptr("Self")},
+		X509CertificateProperties: &azcertificates.X509CertificateProperties{Subject: ptr("CN=delayed")},
+	}
+	for _, tc := range []struct {
+		delay time.Duration
+		want  string
+	}{{time.Hour, "inProgress"}, {-1, "completed"}} {
+		e := startEmu(t, func(c *kvemulator.Config) { c.CertificateCreateDelay = tc.delay })
+		cc := e.certsClient("kv1")
+		if _, err := cc.CreateCertificate(ctx, "delayed", azcertificates.CreateCertificateParameters{CertificatePolicy: &policy}, nil); err != nil {
+			t.Fatal(err)
+		}
+		var raw *http.Response
+		op, err := cc.GetCertificateOperation(runtime.WithCaptureResponse(ctx, &raw), "delayed", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *op.Status != tc.want {
+			t.Fatalf("delay %v: status %s, want %s", tc.delay, *op.Status, tc.want)
+		}
+		if tc.want == "inProgress" && (op.Target != nil || raw.Header.Get("Retry-After") != "3600") {
+			t.Errorf("pending: target %v, Retry-After %q (want 3600)", op.Target, raw.Header.Get("Retry-After"))
+		}
+	}
+}
+
+// A policy naming an issuer the vault does not have is refused; once the
+// issuer exists the name is accepted by the issuer check.
+func TestCertificateWithMissingIssuer(t *testing.T) {
+	t.Parallel()
+	e := startEmu(t)
+	cc := e.certsClient("kv1")
+	policy := azcertificates.CertificatePolicy{
+		IssuerParameters:          &azcertificates.IssuerParameters{Name: ptr("my-ca")},
+		X509CertificateProperties: &azcertificates.X509CertificateProperties{Subject: ptr("CN=issued")},
+	}
+	_, err := cc.CreateCertificate(ctx, "issued", azcertificates.CreateCertificateParameters{CertificatePolicy: &policy}, nil)
+	wantCode(t, err, http.StatusBadRequest, "BadParameter")
+	if !strings.Contains(err.Error(), "Issuer not found") {
+		t.Fatalf("missing issuer: %v", err)
+	}
+	if _, err := cc.GetCertificate(ctx, "issued", "", nil); err == nil {
+		t.Fatal("a refused certificate was stored")
 	}
 }

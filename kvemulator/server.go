@@ -103,7 +103,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("Config.StateDir %s is not writable: %w", cfg.StateDir, err)
 	}
 
-	s.data = &dataplane.Plane{Store: s.store, Tokens: s.tokens, Counters: &s.counters, Faults: &s.faults, Limits: s.limits, Log: s.log}
+	s.data = &dataplane.Plane{Store: s.store, Tokens: s.tokens, Counters: &s.counters, Faults: &s.faults, Limits: s.limits, Log: s.log,
+		CertificateCreateDelay: cfg.certificateCreateDelay()}
 	s.id = &entra.Service{Store: s.store, Tokens: s.tokens, Counters: &s.counters, SAKeys: saKeys, SAIssuer: cfg.ServiceAccountIssuer}
 	s.login = s.id.LoginHandler()
 	s.msi = s.id.MSIHandler()

@@ -55,6 +55,7 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&keyFiles, "service-account-key-file", "PEM public key or certificate that signs service-account tokens (repeatable)")
 	fs.StringVar(&cfg.DefaultVault, "default-vault", "", "vault answering https://localhost:<port>/ (default: the alphabetically first)")
 	fs.BoolVar(&cfg.DisableThrottling, "disable-throttling", false, "start without the service's per-vault limits (switchable at run time via the admin API)")
+	certDelay := fs.Duration("certificate-create-delay", kvemulator.DefaultCertificateCreateDelay, "how long a created certificate's operation stays inProgress (0: completed on the first poll)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logJSON := fs.Bool("log-format-json", false, "log as JSON")
 	version := fs.Bool("version", false, "print the version and exit")
@@ -79,6 +80,10 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, opts))
 	}
 	cfg.ServiceAccountKeyFiles = keyFiles
+	cfg.CertificateCreateDelay = *certDelay
+	if *certDelay == 0 {
+		cfg.CertificateCreateDelay = -1 // none
+	}
 
 	srv, err := kvemulator.Start(ctx, cfg)
 	if err != nil {

@@ -205,7 +205,11 @@ def key_ops(v):
 def cert_default_policy(v):
     cc = certs(v)
     name = "py-cert-" + slug(v)
-    cert = cc.begin_create_certificate(name, policy=CertificatePolicy.get_default()).result()
+    # The emulator answers inProgress for a few hundred ms: the poller polls
+    # (its 5 s default interval only slows the suite down).
+    poller = cc.begin_create_certificate(name, policy=CertificatePolicy.get_default(), _polling_interval=0.1)
+    check(not poller.done(), "a new certificate starts inProgress")
+    cert = poller.result()
     check(cert.name == name and cert.cer, "created certificate has its DER")
     x = x509.load_der_x509_certificate(bytes(cert.cer))
     cn = x.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
@@ -287,6 +291,9 @@ def cert_contacts_and_issuers(v):
         raise AssertionError("deleted issuer still answers")
     except ResourceNotFoundError as e:
         check(e.error.code == "CertificateIssuerNotFound", "404 CertificateIssuerNotFound, got %s" % e.error.code)
+    # A policy naming an issuer the vault does not have is refused.
+    policy = CertificatePolicy(issuer_name=name, subject="CN=issued.example")
+    expect_status(lambda: cc.begin_create_certificate("py-issued-" + slug(v), policy=policy), 400, "BadParameter")
 
 
 # --- auth errors -------------------------------------------------------------

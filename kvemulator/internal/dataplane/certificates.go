@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kvcsi/kvcsi/kvemulator/kvcrypto"
@@ -22,6 +24,9 @@ import (
 type certObjectExtra struct {
 	Policy  *kvcrypto.Policy `json:"policy,omitempty"`
 	Pending *certOperation   `json:"pending,omitempty"`
+	// ReadyAt (unix ms): until then the completed operation still answers
+	// inProgress (Plane.CertificateCreateDelay), so clients' pollers poll.
+	ReadyAt int64 `json:"readyAt,omitempty"`
 }
 
 // certVersionExtra is CertificateVersion.Extra: the chain above the leaf (imports only).
@@ -235,6 +240,12 @@ func createCertificate(c *Call) (int, any, error) {
 				req.Policy.Issuer.Name = kvcrypto.IssuerSelf
 			}
 		}
+		// A policy naming an issuer object needs that issuer in the vault.
+		if req.Policy != nil && req.Policy.Issuer != nil {
+			if n := req.Policy.Issuer.Name; n != "" && !strings.EqualFold(n, kvcrypto.IssuerSelf) && !strings.EqualFold(n, kvcrypto.IssuerUnknown) && !issuerExists(v, n) {
+				return kverr.ErrBadParameter("Issuer not found: the policy names issuer '%s', which this vault does not have; create it with SetCertificateIssuer, or use Self or Unknown.", kverr.Truncate(n, 130))
+			}
+		}
 		if req.Policy != nil && req.Policy.KeyProps != nil && req.Policy.KeyProps.ReuseKey != nil && *req.Policy.KeyProps.ReuseKey && obj != nil {
 			if kobj := v.Keys[name]; kobj != nil && kobj.Latest() != nil {
 				k, err := keyOf(kobj.Latest())
@@ -278,9 +289,16 @@ func createCertificate(c *Call) (int, any, error) {
 		RequestID: store.NewVersionID()}
 	var out certOperation
 	err = c.Update(func(v *store.Vault) error {
-		if _, _, err := storeCertificate(v, certWrite{name: name, cert: cert, contentType: policy.SecretProps.ContentType, policy: policy, attrs: req.Attributes, tags: req.Tags, op: op}, c.Now); err != nil {
+		obj, _, err := storeCertificate(v, certWrite{name: name, cert: cert, contentType: policy.SecretProps.ContentType, policy: policy, attrs: req.Attributes, tags: req.Tags, op: op}, c.Now)
+		if err != nil {
 			return err
 		}
+		x := objectExtra(obj)
+		x.ReadyAt = 0
+		if d := c.p.CertificateCreateDelay; d > 0 {
+			x.ReadyAt = c.Now.Add(d).UnixMilli()
+		}
+		setObjectExtra(obj, x)
 		out = c.renderOperation(name, op)
 		return nil
 	})
@@ -288,7 +306,7 @@ func createCertificate(c *Call) (int, any, error) {
 		return 0, nil, err
 	}
 	out.Status, out.Target = "inProgress", ""
-	out.StatusDetails = "Pending certificate created. Certificate request is in progress. This may take some time based on the issuer provider. Please check again later."
+	out.StatusDetails = pendingDetails
 	q := url.Values{"api-version": {c.APIVersion}, "request_id": {op.RequestID}}
 	c.W.Header().Set("Location", c.ID("certificates", name, "pending")+"?"+q.Encode())
 	return http.StatusAccepted, out, nil
@@ -545,9 +563,22 @@ func (c *Call) pendingOperation(write bool, fn func(x *certObjectExtra) *certOpe
 // getCertificateOperation reads the operation without writing: self-signed issuance is done
 // when create answers, so the stored operation is already completed (create alone reports
 // inProgress, so pollers see both states without timing).
+//
+// Until ReadyAt (Plane.CertificateCreateDelay after create) it still answers
+// inProgress, with Retry-After, so clients' pollers are exercised.
 func getCertificateOperation(c *Call) (int, any, error) {
-	return c.pendingOperation(false, func(x *certObjectExtra) *certOperation { return x.Pending })
+	var readyAt int64
+	status, body, err := c.pendingOperation(false, func(x *certObjectExtra) *certOperation { readyAt = x.ReadyAt; return x.Pending })
+	if op, ok := body.(certOperation); ok && err == nil && op.Status == "completed" && readyAt > c.Now.UnixMilli() {
+		op.Status, op.Target, op.StatusDetails = "inProgress", "", pendingDetails
+		wait := time.Duration(readyAt-c.Now.UnixMilli()) * time.Millisecond
+		c.W.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		body = op
+	}
+	return status, body, err
 }
+
+const pendingDetails = "Pending certificate created. Certificate request is in progress. This may take some time based on the issuer provider. Please check again later."
 
 type cancelOperationRequest struct {
 	CancellationRequested *bool `json:"cancellation_requested"`

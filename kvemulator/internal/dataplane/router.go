@@ -73,7 +73,10 @@ type Plane struct {
 	Faults   *faults.Faults
 	Limits   *faults.Limiter
 	Log      *slog.Logger
-	mux      *http.ServeMux
+	// CertificateCreateDelay: a created certificate's operation answers
+	// inProgress this long (0: completed on the first poll).
+	CertificateCreateDelay time.Duration
+	mux                    *http.ServeMux
 }
 
 // Serve answers one request addressed to a vault that exists.
