@@ -101,6 +101,8 @@ type Request struct {
 // Result tells which Secrets' data was created or changed.
 type Result struct {
 	Changed []string
+	// Warnings say where the class was synced leniently, as upstream would (see Normalize).
+	Warnings []string
 }
 
 // Sync validates the SecretProviderClass, reads every object first and then writes the Secrets,
@@ -114,10 +116,12 @@ func (s *Syncer) Sync(ctx context.Context, req Request) (Result, error) {
 	if req.PodName == "" || req.PodUID == "" {
 		return res, permanent(errors.New("secret sync needs the pod name and uid (kubelet sends them when the CSIDriver has podInfoOnMount: true)"))
 	}
-	if err := Validate(req.SPC); err != nil {
+	spc, warnings := Normalize(req.SPC)
+	res.Warnings = warnings
+	if err := Validate(spc); err != nil {
 		return res, err
 	}
-	want, err := desiredSecrets(req.SPC, req.TargetPath)
+	want, err := desiredSecrets(spc, req.TargetPath)
 	if err != nil {
 		return res, err
 	}
@@ -166,13 +170,30 @@ func (s *Syncer) Published(ctx context.Context, m driver.MountInfo) error {
 		return nil
 	}
 	req := Request{SPC: m.SecretProviderClass, PodName: m.PodName, PodUID: m.PodUID, Provider: m.Provider, TargetPath: m.TargetPath}
-	if _, err := s.Sync(ctx, req); err != nil {
+	res, err := s.Sync(ctx, req)
+	s.warn(req, res.Warnings)
+	if err != nil {
 		s.failed(req, err)
 		return nil
 	}
 	// A republish that synced supersedes a retry still queued for the same pod.
 	s.pending.delete(retryKey{namespace: req.SPC.Namespace, pod: req.PodName, uid: req.PodUID, spc: req.SPC.Name})
 	return nil
+}
+
+// ReasonSecretProviderClassWarning is the Warning event reason for a setting synced leniently.
+const ReasonSecretProviderClassWarning = "SecretProviderClassWarning"
+
+// warn reports each warning of a publish's sync: a Warning event on the pod and a log line.
+func (s *Syncer) warn(req Request, warnings []string) {
+	for _, w := range warnings {
+		klog.InfoS("SecretProviderClass warning", "pod", klog.KRef(req.SPC.Namespace, req.PodName), "secretProviderClass", req.SPC.Name, "warning", w)
+		s.metrics.ProviderWarning(req.Provider)
+		if s.recorder != nil {
+			ref := &corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Name: req.PodName, Namespace: req.SPC.Namespace, UID: req.PodUID}
+			s.recorder.Eventf(ref, corev1.EventTypeWarning, ReasonSecretProviderClassWarning, "SecretProviderClass %s: %s", req.SPC.Name, w)
+		}
+	}
 }
 
 // failed reports err on the pod and queues a retry unless the error is permanent.

@@ -540,3 +540,43 @@ func TestForbiddenNamesTheRBAC(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestLenientLikeUpstream: what upstream's driver v1.6 syncs, kvcsi syncs the same way, with a
+// SecretProviderClassWarning event per setting that it handled leniently: spaces around names
+// and keys are trimmed, a key listed twice keeps its last object, and a second entry for one
+// secretName is ignored.
+func TestLenientLikeUpstream(t *testing.T) {
+	f := newFixture(t)
+	spc := opaqueSPC()
+	spc.Spec.SecretObjects[0].SecretName = " foosecret "
+	spc.Spec.SecretObjects[0].Data = []ssv1.SecretObjectData{
+		{ObjectName: "secretalias", Key: "username"},
+		{ObjectName: " nested/key1", Key: "username "},
+	}
+	spc.Spec.SecretObjects = append(spc.Spec.SecretObjects, ssv1.SecretObject{SecretName: "foosecret", Type: "Opaque",
+		Data: []ssv1.SecretObjectData{{ObjectName: "secretalias", Key: "other"}}})
+	if err := f.syncer.Published(context.Background(), driver.MountInfo{PodName: "web-1", PodNamespace: "apps", PodUID: "uid-1",
+		SecretProviderClass: spc, Provider: "azure", TargetPath: opaqueMount(t)}); err != nil {
+		t.Fatal(err)
+	}
+	s := f.secret(t, "foosecret")
+	if len(s.Data) != 1 || string(s.Data["username"]) != "k1" {
+		t.Errorf("data %v: want username from the last entry (k1) only", s.Data)
+	}
+	close(f.recorder.Events)
+	var evs []string
+	for ev := range f.recorder.Events {
+		if !strings.HasPrefix(ev, "Warning "+ReasonSecretProviderClassWarning+" ") {
+			t.Errorf("event %q", ev)
+		}
+		evs = append(evs, ev)
+	}
+	for i, want := range []string{"spec.secretObjects[0].secretName", "spec.secretObjects[0].data[1].objectName", "spec.secretObjects[0].data[1].key", "last one wins", "spec.secretObjects[1].secretName"} {
+		if i >= len(evs) || !strings.Contains(evs[i], want) {
+			t.Errorf("events %q: want event %d to name %s", evs, i, want)
+		}
+	}
+	if spc.Spec.SecretObjects[0].SecretName != " foosecret " || len(spc.Spec.SecretObjects) != 2 {
+		t.Error("the SecretProviderClass given was modified")
+	}
+}

@@ -14,6 +14,62 @@ import (
 // secretTypeTLS is corev1.SecretTypeTLS, spelled out where it is compared against user input.
 const secretTypeTLS = "kubernetes.io/tls"
 
+// Normalize returns a copy of spc whose spec.secretObjects are what upstream's driver v1.6 would
+// sync, and a warning for each place where that differs from what the class says: names and keys
+// with surrounding spaces are trimmed (upstream trims them), a key listed twice in one entry keeps
+// its last object (upstream writes the data through a map), and an entry whose secretName an
+// earlier entry already uses is ignored (upstream creates the Secret from the first and leaves it).
+// Validate then refuses only what upstream cannot sync either.
+func Normalize(spc *ssv1.SecretProviderClass) (*ssv1.SecretProviderClass, []string) {
+	if spc == nil || len(spc.Spec.SecretObjects) == 0 {
+		return spc, nil
+	}
+	out := spc.DeepCopy()
+	var warnings []string
+	names := map[string]int{}
+	kept := out.Spec.SecretObjects[:0]
+	for i, so := range spc.Spec.SecretObjects {
+		field := fmt.Sprintf("spec.secretObjects[%d]", i)
+		so = *so.DeepCopy()
+		if t := strings.TrimSpace(so.SecretName); t != so.SecretName {
+			warnings = append(warnings, fmt.Sprintf("%s.secretName %q has surrounding spaces; synced as %q: remove them", field, so.SecretName, t))
+			so.SecretName = t
+		}
+		if j, dup := names[so.SecretName]; dup && so.SecretName != "" {
+			warnings = append(warnings, fmt.Sprintf("%s.secretName %q is also spec.secretObjects[%d].secretName; this entry is ignored, as upstream does: merge the two entries", field, so.SecretName, j))
+			continue
+		}
+		names[so.SecretName] = i
+		last := map[string]int{}
+		for j := range so.Data {
+			d := &so.Data[j]
+			df := fmt.Sprintf("%s.data[%d]", field, j)
+			if t := strings.TrimSpace(d.ObjectName); t != d.ObjectName {
+				warnings = append(warnings, fmt.Sprintf("%s.objectName %q has surrounding spaces; read as %q: remove them", df, d.ObjectName, t))
+				d.ObjectName = t
+			}
+			if t := strings.TrimSpace(d.Key); t != d.Key {
+				warnings = append(warnings, fmt.Sprintf("%s.key %q has surrounding spaces; written as %q: remove them", df, d.Key, t))
+				d.Key = t
+			}
+			if k, dup := last[d.Key]; dup && d.Key != "" {
+				warnings = append(warnings, fmt.Sprintf("%s.key %q is also %s.data[%d].key; the last one wins, as upstream: each key can hold one object", df, d.Key, field, k))
+			}
+			last[d.Key] = j
+		}
+		data := so.Data[:0]
+		for j, d := range so.Data {
+			if last[d.Key] == j || d.Key == "" {
+				data = append(data, d)
+			}
+		}
+		so.Data = data
+		kept = append(kept, so)
+	}
+	out.Spec.SecretObjects = kept
+	return out, warnings
+}
+
 // Validate checks spec.secretObjects of a SecretProviderClass before anything is read or written,
 // so one bad entry is reported with its index, the field and the fix, and no Secret is half synced.
 func Validate(spc *ssv1.SecretProviderClass) error {
