@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -128,7 +129,9 @@ func TestSyncedSecretFollowsItsPods(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u := ownerUIDs(s); len(u) != 2 || u[0] != p1.UID || u[1] != p2.UID {
+	// The order of owner references carries no meaning (the strategic merge patch puts the new
+	// one first).
+	if u := ownerUIDs(s); len(u) != 2 || !slices.Contains(u, p1.UID) || !slices.Contains(u, p2.UID) {
 		t.Fatalf("owners = %v, want both pods", u)
 	}
 	if s.Labels["backup"] != "yes" || s.Annotations["reflector"] != "on" || s.Labels[secretsstorev1.ManagedLabel] != "true" || string(s.Data["username"]) != "admin" {
