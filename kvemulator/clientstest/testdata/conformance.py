@@ -296,6 +296,45 @@ def cert_contacts_and_issuers(v):
     expect_status(lambda: cc.begin_create_certificate("py-issued-" + slug(v), policy=policy), 400, "BadParameter")
 
 
+def cert_unknown_issuer_merge(v):
+    cc = certs(v)
+    name = "py-merge-" + slug(v)
+    policy = CertificatePolicy(issuer_name="Unknown", subject="CN=merged.example")
+    # The Python poller stops at once for issuer Unknown (its result is None
+    # in this version): the operation is read directly.
+    cc.begin_create_certificate(name, policy=policy, _polling_interval=0.1).wait()
+    op = cc.get_certificate_operation(name)
+    check(op.status == "inProgress" and op.csr and op.issuer_name == "Unknown", "Unknown issuer: pending with a CSR, got %s" % op.status)
+    check("Perform Merge" in (op.status_details or ""), "status details: %s" % op.status_details)
+    try:
+        cc.get_certificate(name)
+        raise AssertionError("a pending certificate has no version before the merge")
+    except ResourceNotFoundError:
+        pass
+    # Sign the CSR with a CA of our own, as an external CA would.
+    csr = x509.load_der_x509_csr(bytes(op.csr))
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "merge test CA")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(csr.subject)
+        .issuer_name(ca_name)
+        .public_key(csr.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(ca_key, hashes.SHA256())
+    )
+    der = leaf.public_bytes(serialization.Encoding.DER)
+    merged = cc.merge_certificate(name, [der])
+    check(bytes(merged.cer) == der, "merged certificate is the one signed for the CSR")
+    check(cc.get_certificate_operation(name).status == "completed", "operation completed after merge")
+    sec = secrets().get_secret(name)
+    key, got, _ = pkcs12.load_key_and_certificates(base64.b64decode(sec.value), None)
+    check(key is not None and got.public_bytes(serialization.Encoding.DER) == der, "backing secret holds the key and the merged certificate")
+
+
 # --- auth errors -------------------------------------------------------------
 
 
@@ -328,6 +367,7 @@ def cases():
         yield "certificates/default-policy@" + v.value, lambda v=v: cert_default_policy(v)
         yield "certificates/import-pem@" + v.value, lambda v=v: cert_import_pem(v)
         yield "certificates/contacts-issuers@" + v.value, lambda v=v: cert_contacts_and_issuers(v)
+        yield "certificates/unknown-issuer-merge@" + v.value, lambda v=v: cert_unknown_issuer_merge(v)
     yield "errors/wrong-client-secret", wrong_client_secret
     yield "errors/no-access-policy", no_access_policy
 

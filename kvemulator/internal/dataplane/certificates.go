@@ -260,6 +260,9 @@ func createCertificate(c *Call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	if externalIssuer(req.Policy) {
+		return createPending(c, name, &req)
+	}
 	if req.Policy == nil {
 		return 0, nil, kverr.ErrBadParameter("The request body has no \"policy\"; a new certificate needs a policy with at least x509_props.subject and issuer.name \"Self\".")
 	}
@@ -567,6 +570,9 @@ func (c *Call) pendingOperation(write bool, fn func(x *certObjectExtra) *certOpe
 // Until ReadyAt (Plane.CertificateCreateDelay after create) it still answers
 // inProgress, with Retry-After, so clients' pollers are exercised.
 func getCertificateOperation(c *Call) (int, any, error) {
+	if op, found, err := pendingOp(c, false, nil); found || err != nil {
+		return http.StatusOK, op, err
+	}
 	var readyAt int64
 	status, body, err := c.pendingOperation(false, func(x *certObjectExtra) *certOperation { readyAt = x.ReadyAt; return x.Pending })
 	if op, ok := body.(certOperation); ok && err == nil && op.Status == "completed" && readyAt > c.Now.UnixMilli() {
@@ -594,6 +600,12 @@ func cancelCertificateOperation(c *Call) (int, any, error) {
 	if req.CancellationRequested == nil {
 		return 0, nil, kverr.ErrBadParameter("The request body needs \"cancellation_requested\": true.")
 	}
+	if op, found, err := pendingOp(c, true, func(p *pendingCert) *pendingCert {
+		p.Op.CancellationRequested = *req.CancellationRequested
+		return p
+	}); found || err != nil {
+		return http.StatusOK, op, err
+	}
 	return c.pendingOperation(true, func(x *certObjectExtra) *certOperation {
 		x.Pending.CancellationRequested = *req.CancellationRequested
 		return x.Pending
@@ -601,6 +613,9 @@ func cancelCertificateOperation(c *Call) (int, any, error) {
 }
 
 func deleteCertificateOperation(c *Call) (int, any, error) {
+	if op, found, err := pendingOp(c, true, func(*pendingCert) *pendingCert { return nil }); found || err != nil {
+		return http.StatusOK, op, err
+	}
 	return c.pendingOperation(true, func(x *certObjectExtra) *certOperation {
 		op := x.Pending
 		x.Pending = nil

@@ -89,6 +89,9 @@ type certIssuer struct {
 type certSettings struct {
 	Contacts []certContact          `json:"contacts,omitempty"`
 	Issuers  map[string]*certIssuer `json:"issuers,omitempty"` // by lower-case name
+	// Pending are certificate requests for external issuers awaiting merge
+	// (certpending.go), by certificate name.
+	Pending map[string]*pendingCert `json:"pending,omitempty"`
 }
 
 func settingsOf(v *store.Vault) certSettings {
@@ -100,7 +103,7 @@ func settingsOf(v *store.Vault) certSettings {
 }
 
 func setSettings(v *store.Vault, s certSettings) {
-	if len(s.Contacts) == 0 && len(s.Issuers) == 0 {
+	if len(s.Contacts) == 0 && len(s.Issuers) == 0 && len(s.Pending) == 0 {
 		v.CertificateSettings = nil
 		return
 	}

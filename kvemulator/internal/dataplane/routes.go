@@ -61,6 +61,7 @@ func routes() []Route {
 		{Method: "PATCH", Path: "/certificates/{name}/policy", Kind: store.KindCertificate, Permission: "update", Op: "UpdateCertificatePolicy", Handler: updateCertificatePolicy},
 		{Method: "GET", Path: "/certificates/{name}/pending", Kind: store.KindCertificate, Permission: "get", Op: "GetCertificateOperation", Handler: getCertificateOperation},
 		{Method: "PATCH", Path: "/certificates/{name}/pending", Kind: store.KindCertificate, Permission: "update", Op: "UpdateCertificateOperation", Handler: cancelCertificateOperation},
+		{Method: "POST", Path: "/certificates/{name}/pending/merge", Kind: store.KindCertificate, Permission: "create", Op: "MergeCertificate", Handler: mergeCertificate},
 		{Method: "DELETE", Path: "/certificates/{name}/pending", Kind: store.KindCertificate, Permission: "delete", Op: "DeleteCertificateOperation", Handler: deleteCertificateOperation},
 		{Method: "DELETE", Path: "/certificates/{name}", Kind: store.KindCertificate, Permission: "delete", Op: "DeleteCertificate", Handler: deleteCertificate},
 		{Method: "GET", Path: "/deletedcertificates", Kind: store.KindCertificate, Permission: "list", Op: "ListDeletedCertificates", Handler: listDeletedCertificates},
