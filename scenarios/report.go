@@ -23,13 +23,13 @@ func Failed(results []Result) int {
 // documentation section it proves.
 func WriteTable(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "BEHAVIOUR\tRESULT\tDURATION\tDOCUMENTATION SECTION")
+	fmt.Fprintln(tw, "BEHAVIOUR\tRESULT\tDURATION\tFIGURES\tDOCUMENTATION SECTION")
 	var total time.Duration
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Scenario.Name, verdict(r), r.Duration, r.Scenario.Section)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Scenario.Name, verdict(r), r.Duration, r.Figures, r.Scenario.Section)
 		total += r.Duration
 	}
-	fmt.Fprintf(tw, "\t%d/%d passed\t%s\t\n", len(results)-Failed(results), len(results), total.Round(time.Second))
+	fmt.Fprintf(tw, "\t%d/%d passed\t%s\t\t\n", len(results)-Failed(results), len(results), total.Round(time.Second))
 	return tw.Flush()
 }
 
@@ -39,10 +39,10 @@ func WriteMarkdown(w io.Writer, target string, results []Result) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# kvcsi behaviour report (target %s)\n\n", target)
 	fmt.Fprintf(&b, "%d of %d behaviours hold.\n\n", len(results)-Failed(results), len(results))
-	b.WriteString("| Behaviour | Result | Duration | Documentation section | Implemented by |\n|---|---|---|---|---|\n")
+	b.WriteString("| Behaviour | Result | Duration | Figures | Documentation section | Implemented by |\n|---|---|---|---|---|---|\n")
 	for _, r := range results {
-		fmt.Fprintf(&b, "| `%s` — %s | %s | %s | %s | %s |\n", r.Scenario.Name, mdEscape(r.Scenario.Summary),
-			verdict(r), r.Duration, mdEscape(r.Scenario.Section), mdEscape(strings.Join(r.Scenario.Code, ", ")))
+		fmt.Fprintf(&b, "| `%s` — %s | %s | %s | %s | %s | %s |\n", r.Scenario.Name, mdEscape(r.Scenario.Summary),
+			verdict(r), r.Duration, mdEscape(r.Figures), mdEscape(r.Scenario.Section), mdEscape(strings.Join(r.Scenario.Code, ", ")))
 	}
 	if Failed(results) > 0 {
 		b.WriteString("\n## Failures\n")

@@ -17,6 +17,9 @@ type Result struct {
 	Scenario Scenario
 	Err      error
 	Duration time.Duration
+	// Figures are what the scenario measured (Env.Figure), e.g.
+	// "10,412 reads, 112 rotations, 0 torn"; empty when it recorded none.
+	Figures string
 }
 
 // Passed says whether the behaviour held.
@@ -51,13 +54,17 @@ func Run(ctx context.Context, target Target, opts Options) []Result {
 	for i, sc := range list {
 		fmt.Fprintf(opts.Progress, "=== RUN   [%d/%d] %s — %s\n", i+1, len(list), sc.Name, sc.Summary)
 		start := time.Now()
-		err := runOne(ctx, target, sc, opts)
-		r := Result{Scenario: sc, Err: err, Duration: time.Since(start).Round(100 * time.Millisecond)}
+		var figures string
+		err := runOne(ctx, target, sc, opts, &figures)
+		r := Result{Scenario: sc, Err: err, Duration: time.Since(start).Round(100 * time.Millisecond), Figures: figures}
 		results = append(results, r)
 		if err != nil {
 			fmt.Fprintf(opts.Progress, "--- FAIL  %s (%s)\n    %s\n", sc.Name, r.Duration, indent(err.Error()))
 		} else {
 			fmt.Fprintf(opts.Progress, "--- PASS  %s (%s)\n", sc.Name, r.Duration)
+		}
+		if r.Figures != "" {
+			fmt.Fprintf(opts.Progress, "    figures: %s\n", r.Figures)
 		}
 		if ctx.Err() != nil {
 			break
@@ -66,7 +73,7 @@ func Run(ctx context.Context, target Target, opts Options) []Result {
 	return results
 }
 
-func runOne(ctx context.Context, target Target, sc Scenario, opts Options) (err error) {
+func runOne(ctx context.Context, target Target, sc Scenario, opts Options, figures *string) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	ns := Namespace(sc.Name)
@@ -91,6 +98,7 @@ func runOne(ctx context.Context, target Target, sc Scenario, opts Options) (err 
 	env := &Env{Target: target, Namespace: ns, logf: func(format string, args ...any) {
 		fmt.Fprintf(opts.Progress, "    "+format+"\n", args...)
 	}}
+	defer func() { *figures = env.Figures() }()
 	return sc.Run(ctx, env)
 }
 

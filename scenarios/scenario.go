@@ -47,6 +47,42 @@ type Env struct {
 	Target    Target
 	Namespace string
 	logf      func(format string, args ...any)
+	figures   []string
+}
+
+// Figure records one figure of the run for the report's figures column,
+// e.g. Figure("reads", 10412) gives "10,412 reads". Figures are counts and
+// names, never a secret value.
+func (e *Env) Figure(what string, value any) {
+	var v string
+	switch n := value.(type) {
+	case int:
+		v = thousands(int64(n))
+	case int64:
+		v = thousands(n)
+	case float64:
+		v = thousands(int64(n))
+	default:
+		v = fmt.Sprint(value)
+	}
+	e.figures = append(e.figures, v+" "+what)
+}
+
+// Figures is what the scenario recorded with Figure, comma-separated.
+func (e *Env) Figures() string { return strings.Join(e.figures, ", ") }
+
+// thousands formats n with comma thousands separators (10412 → "10,412").
+func thousands(n int64) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
 }
 
 // Logf prints a progress line under the running scenario.
