@@ -133,3 +133,53 @@ func TestCertificateWithMissingIssuer(t *testing.T) {
 		t.Fatal("a refused certificate was stored")
 	}
 }
+
+// A path the emulator does not serve answers in the shape of the host's
+// service: Key Vault's {"error":{"code","message"}}, Entra's OAuth error,
+// ARM's error — never a bare text page.
+func TestUnknownPathsAnswerInTheServicesShape(t *testing.T) {
+	t.Parallel()
+	e := startEmu(t)
+	tok, err := e.MintToken("app-admin", "https://vault.azure.net", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	armTok, err := e.MintToken("app-admin", "https://management.azure.com/", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		method, url, token string
+		status             int
+		code               string // error.code (Key Vault, ARM) or error (Entra)
+	}{
+		{"GET", e.AzureVaultURL("kv1") + "no/such/path?api-version=7.4", tok, 404, "NotFound"},
+		{"POST", e.AzureVaultURL("kv1") + "secrets/x/y/z?api-version=7.4", tok, 404, "NotFound"},
+		{"GET", e.AzureVaultURL("kv1") + "no/such/path?api-version=7.4", "", 401, "Unauthorized"},
+		{"GET", e.AzureVaultURL("kv1") + "no/such/path", tok, 400, "BadParameter"},
+		{"GET", "https://login.microsoftonline.com/no/such/path", "", 404, "invalid_request"},
+		{"GET", "https://management.azure.com/providers?api-version=2021-04-01", armTok, 404, "NotFound"},
+	} {
+		req, _ := http.NewRequest(tc.method, tc.url, nil)
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := e.HTTPClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		derr := json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		code, _ := body["error"].(string)
+		if m, ok := body["error"].(map[string]any); ok {
+			code, _ = m["code"].(string)
+			if msg, _ := m["message"].(string); msg == "" {
+				t.Errorf("%s %s: error without a message", tc.method, tc.url)
+			}
+		}
+		if derr != nil || resp.StatusCode != tc.status || code != tc.code || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("%s %s: %d %q (%v, %s), want %d %s in JSON", tc.method, tc.url, resp.StatusCode, code, derr, resp.Header.Get("Content-Type"), tc.status, tc.code)
+		}
+	}
+}
