@@ -136,6 +136,9 @@ func Write(dir string, files []File) (changed bool, err error) {
 			return false, nil
 		}
 		oldPaths = paths
+		if breakNonAtomic {
+			return writeInPlace(dir, oldTsName, files)
+		}
 	}
 
 	tsDir, err := newTimestampDir(dir)
