@@ -105,6 +105,7 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "authority host: %s\nCA: %s\nadmin: %s\nIMDS: %s\n", info.AuthorityHost, info.CAFile, srv.AdminURL(), info.IMDSURL)
 	fmt.Fprintf(stdout, "IDENTITY_ENDPOINT: %s (IDENTITY_HEADER: GET %s/info)\n", info.IdentityEndpoint, srv.AdminURL())
+	fmt.Fprintf(stdout, "ARM (az login): %s\n", srv.ManagementURL())
 	<-ctx.Done()
 	cfg.Logger.Info("stopping")
 	return srv.Close()
