@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/kvcsi/kvcsi/addon"
-	"github.com/kvcsi/kvcsi/localcluster/localclustertest"
 	"github.com/kvcsi/kvcsi/addon/kubeapply"
 	"github.com/kvcsi/kvcsi/charts"
+	"github.com/kvcsi/kvcsi/localcluster/localclustertest"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
