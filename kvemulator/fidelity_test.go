@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvcsi/kvcsi/kvemulator"
@@ -101,7 +101,7 @@ func TestCertificateCreateDelay(t *testing.T) {
 			t.Fatal(err)
 		}
 		var raw *http.Response
-		op, err := cc.GetCertificateOperation(policy.WithCaptureResponse(ctx, &raw), "delayed", nil)
+		op, err := cc.GetCertificateOperation(azpolicy.WithCaptureResponse(ctx, &raw), "delayed", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
