@@ -1,4 +1,57 @@
 package scenarios
 
-// faultScenarios is this file's group of the catalogue (see catalogue.go).
-var faultScenarios = []Scenario{}
+import (
+	"context"
+	"time"
+
+	"github.com/kvcsi/kvcsi/kvemulator"
+)
+
+// faultScenarios is this file's group of the catalogue (see catalogue.go):
+// the failures a node meets in production (issue 15), each with its
+// figures in the report.
+var faultScenarios = []Scenario{
+	faultsProviderCrash,
+	faultsThrottlingStorm,
+	faultsTornReads,
+}
+
+// FaultTarget is what a target offers the faults/ scenarios: control of the
+// node's processes and of the vault's behaviour. The local target
+// implements it (it runs the cluster's processes and the emulator); kind
+// and aks do not, and the scenarios needing it pass there doing nothing,
+// saying so in their figures.
+type FaultTarget interface {
+	// StopComponent and StartComponent stop and start kube-apiserver or
+	// the kubelet; Start waits until it is healthy.
+	StopComponent(name string) error
+	StartComponent(ctx context.Context, name string) error
+	// KillContainer kills a container (the pod status's container ID) with
+	// SIGKILL through the container runtime, as a crash would.
+	KillContainer(ctx context.Context, id string) error
+	// AddVaultFault installs a fault rule in the emulator (429, 5xx,
+	// latency, dropped connections) and returns its id; ClearVaultFaults
+	// removes every rule; VaultFaultsApplied counts the requests the rules
+	// answered so far.
+	AddVaultFault(f kvemulator.Fault) (string, error)
+	ClearVaultFaults() error
+	VaultFaultsApplied() (int, error)
+	// NodeFile reads a file of the node's filesystem (e.g. a pod's volume
+	// under /var/lib/kubelet).
+	NodeFile(path string) ([]byte, error)
+}
+
+// faultTarget returns the target's FaultTarget, or ok=false after
+// recording why the scenario does nothing here.
+func faultTarget(env *Env) (FaultTarget, bool) {
+	ft, ok := env.Target.(FaultTarget)
+	if !ok {
+		env.Logf("skipped: target %s gives no control of the node's processes or the vault's faults (FaultTarget); this scenario runs on the local target", env.Target.Name())
+		env.Figure("(skipped: no fault injection on this target)", env.Target.Name())
+	}
+	return ft, ok
+}
+
+// faultsSettle bounds how long the cluster may take to recover after a
+// fault is lifted (pods restarted, mounts retried with backoff).
+const faultsSettle = 3 * time.Minute
