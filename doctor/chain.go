@@ -458,7 +458,7 @@ func checkProviderOnNode(ctx context.Context, c Clients, r *Report, node string)
 		return
 	}
 	if why := notRunning(p); why != "" {
-		r.fail(title, needs, p.Name+": "+why, "the provider pod "+p.Name+" is not running and ready (its healthz fails or it is starting)", "kubectl -n "+Namespace+" describe pod "+p.Name+"; kubectl -n "+Namespace+" logs "+p.Name)
+		r.fail(title, needs, p.Name+": "+why, "the provider pod "+p.Name+" is not running and ready (starting, crashing, or its image cannot be pulled)", "kubectl -n "+Namespace+" describe pod "+p.Name+"; kubectl -n "+Namespace+" logs "+p.Name)
 		return
 	}
 	r.ok(title, needs, p.Name+" Running, ready")
@@ -485,7 +485,16 @@ func podOnNode(ctx context.Context, c Clients, label, node string) (*corev1.Pod,
 
 // notRunning says why a pod is not Running with every container ready ("" if it is).
 func notRunning(p *corev1.Pod) string {
+	var waiting []string
+	for _, s := range p.Status.ContainerStatuses {
+		if s.State.Waiting != nil && s.State.Waiting.Reason != "" {
+			waiting = append(waiting, s.Name+" "+s.State.Waiting.Reason)
+		}
+	}
 	if p.Status.Phase != corev1.PodRunning {
+		if len(waiting) > 0 {
+			return "phase " + string(p.Status.Phase) + " (" + strings.Join(waiting, ", ") + ")"
+		}
 		return "phase " + string(p.Status.Phase)
 	}
 	var bad []string

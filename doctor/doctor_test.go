@@ -260,3 +260,12 @@ func TestNodeAndClassReports(t *testing.T) {
 		t.Errorf("pods using: %q", chk.Detail)
 	}
 }
+
+func TestNotRunningNamesTheWaitingReason(t *testing.T) {
+	p := addonPod("driver-x", "secrets-store-csi-driver")
+	p.Status.Phase = corev1.PodPending
+	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "secrets-store", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}}}}
+	if got := notRunning(p); !strings.Contains(got, "Pending") || !strings.Contains(got, "secrets-store ImagePullBackOff") {
+		t.Errorf("notRunning = %q", got)
+	}
+}
