@@ -141,7 +141,13 @@ func (r *Report) readErr(name, needs string, err error) {
 
 // WriteTable prints the report as one line per check (status, name,
 // detail), with the cause and the fix indented under each failure.
-func (r *Report) WriteTable(w io.Writer) error {
+func (r *Report) WriteTable(w io.Writer) error { return r.writeTable(w, false) }
+
+// WriteWide is WriteTable with the permission each check reads with
+// ("needs: …") under every check.
+func (r *Report) WriteWide(w io.Writer) error { return r.writeTable(w, true) }
+
+func (r *Report) writeTable(w io.Writer, wide bool) error {
 	width := 0
 	for _, c := range r.Checks {
 		width = max(width, utf8.RuneCountInString(c.Name))
@@ -156,6 +162,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 		if c.Fix != "" && c.Status != OK {
 			fmt.Fprintf(&b, "    fix:   %s\n", c.Fix)
+		}
+		if wide && c.Needs != "" {
+			fmt.Fprintf(&b, "    needs: %s\n", c.Needs)
 		}
 	}
 	if n := len(r.Failures()); n == 0 {

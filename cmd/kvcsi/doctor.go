@@ -69,7 +69,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, con
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, doctorUsage); fs.PrintDefaults() }
-	output := fs.String("o", "table", "output format: table or json")
+	output := fs.String("o", "table", "output format: table, wide (with the permission each check needs) or json")
 	kubeconfig := fs.String("kubeconfig", "", "path to the kubeconfig (default: $KUBECONFIG, then ~/.kube/config)")
 	kubeContext := fs.String("context", "", "kubeconfig context to use (default: the current context)")
 	if err := fs.Parse(args); err != nil {
@@ -87,8 +87,8 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, con
 		fs.Usage()
 		return errors.New("doctor: want pod NAMESPACE/NAME, class NAMESPACE/NAME or node NAME")
 	}
-	if *output != "table" && *output != "json" {
-		return fmt.Errorf("doctor: -o %q: use table or json", *output)
+	if *output != "table" && *output != "wide" && *output != "json" {
+		return fmt.Errorf("doctor: -o %q: use table, wide or json", *output)
 	}
 	kind, subject := rest[0], rest[1]
 	ns, name, hasNS := strings.Cut(subject, "/")
@@ -118,9 +118,12 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, con
 	default:
 		r = doctor.Node(ctx, c, subject)
 	}
-	if *output == "json" {
+	switch *output {
+	case "json":
 		err = r.WriteJSON(stdout)
-	} else {
+	case "wide":
+		err = r.WriteWide(stdout)
+	default:
 		err = r.WriteTable(stdout)
 	}
 	if err != nil {

@@ -54,3 +54,11 @@ func TestDoctorFailedCheckExitsNonZeroInBothFormats(t *testing.T) {
 		t.Errorf("-o json: %v, failed %v:\n%s", jerr, r.Failed(), out.String())
 	}
 }
+
+func TestDoctorWideNamesPermissions(t *testing.T) {
+	var out, errb bytes.Buffer
+	_ = runDoctor(context.Background(), []string{"-o", "wide", "pod", "app/web"}, &out, &errb, emptyCluster)
+	if !strings.Contains(out.String(), "needs: get pods in app") {
+		t.Errorf("-o wide does not name the permission:\n%s", out.String())
+	}
+}
