@@ -58,6 +58,7 @@ func (e *env) buildReport(passes []*PassResult) *report.Report {
 			{"pods", fmt.Sprint(o.Pods)},
 			{"classes × objects per class", fmt.Sprintf("%d × %d", o.Classes, o.Objects)},
 			{"service accounts (workload identities) / Entra applications", fmt.Sprintf("%d / %d", o.Identities, o.apps())},
+			{"identity mode", o.IdentityMode},
 			{"Key Vault / Entra latency", fmt.Sprintf("%v ± %v per request", o.KVLatency, o.KVJitter)},
 			{"Key Vault service limits", "on (published limits: 4,000 secret transactions per vault per 10 s)"},
 			{"driver rotation", fmt.Sprintf("%v, --rotation-poll-interval=%v", o.Rotation, o.RotationInterval)},

@@ -41,8 +41,10 @@ const (
 	namespace  = "sim"
 	vaultName  = "kv1"
 	tenantID   = "5a1b0000-0000-4000-8000-000000000001"
-	// hostLockPath is localcluster's host lock (docs/localcluster.md): the sim
-	// takes it too, so no full cluster shares the 2 cores while it measures.
+	// hostLockPath is localcluster's host lock (docs/localcluster.md): with
+	// Options.Exclusive the sim takes it too, so no full cluster shares the
+	// CPUs while it measures. The sim needs none of what the lock protects
+	// (bridge, ports 443/10250, /var/lib/kubelet).
 	hostLockPath = "/run/kvcsi-localcluster.lock"
 )
 
@@ -163,8 +165,11 @@ func startEnv(ctx context.Context, opt Options) (e *env, err error) {
 			e = nil
 		}
 	}()
-	if e.lock, err = takeHostLock(ctx, e.log); err != nil {
-		return e, err
+	if opt.Exclusive {
+		e.progress("waiting for localcluster's host lock " + hostLockPath + " (no local cluster may run alongside)")
+		if e.lock, err = takeHostLock(ctx, e.log); err != nil {
+			return e, err
+		}
 	}
 	for _, m := range mountsUnder(e.dir) {
 		_ = unix.Unmount(m, unix.MNT_DETACH)
@@ -237,6 +242,7 @@ func (e *env) seed() *kvemulator.Seed {
 		sd.Identities = append(sd.Identities, kvemulator.Identity{
 			Name: id, TenantID: tenantID, ClientID: clientID(a), ObjectID: fmt.Sprintf("0b1ec700-0000-4000-8000-%012d", a),
 			FederatedCredentials: fcs,
+			Secrets:              []string{spSecret(a)},
 		})
 		v.AccessPolicies = append(v.AccessPolicies, kvemulator.AccessPolicySeed{Identity: id, Secrets: []string{"get"}})
 	}
@@ -252,6 +258,12 @@ func (e *env) seed() *kvemulator.Seed {
 
 func identityName(i int) string { return fmt.Sprintf("sim-identity-%d", i) }
 func clientID(i int) string     { return fmt.Sprintf("c11e0700-0000-4000-8000-%012d", i) }
+
+// spSecret is application a's synthetic client secret (service-principal mode).
+func spSecret(a int) string { return fmt.Sprintf("sim-client-secret-%d", a) }
+
+// credsName is the nodePublishSecretRef Secret of application a.
+func credsName(a int) string { return fmt.Sprintf("sp-creds-%d", a) }
 func saName(i int) string       { return fmt.Sprintf("sa-%d", i) }
 func className(c int) string    { return fmt.Sprintf("class-%d", c) }
 func objectName(c, j int) string {
@@ -339,6 +351,15 @@ func (e *env) install(ctx context.Context) error {
 			return err
 		}
 	}
+	if e.opt.IdentityMode == ServicePrincipal {
+		for a := 0; a < e.opt.apps(); a++ {
+			sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: credsName(a), Namespace: namespace, Labels: map[string]string{"secrets-store.csi.k8s.io/used": "true"}},
+				StringData: map[string]string{"clientid": clientID(a), "clientsecret": spSecret(a)}}
+			if _, err := e.kube.CoreV1().Secrets(namespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				return err
+			}
+		}
+	}
 	for c := 0; c < e.opt.Classes; c++ {
 		var objects strings.Builder
 		objects.WriteString("array:\n")
@@ -359,6 +380,9 @@ func (e *env) install(ctx context.Context) error {
 				"secretObjects": []any{map[string]any{"secretName": className(c) + "-synced", "type": "Opaque", "data": data}},
 			},
 		}}
+		if e.opt.IdentityMode == ServicePrincipal {
+			delete(spc.Object["spec"].(map[string]any)["parameters"].(map[string]any), "clientID")
+		}
 		if _, err := e.dyn.Resource(spcGVR).Namespace(namespace).Create(ctx, spc, metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create SecretProviderClass %s: %w", className(c), err)
 		}

@@ -19,6 +19,12 @@ import (
 	"github.com/kvcsi/kvcsi/sim/report"
 )
 
+// Identity modes.
+const (
+	WorkloadIdentity = "workload-identity"
+	ServicePrincipal = "service-principal"
+)
+
 // Workloads are the names Run accepts.
 var Workloads = []string{"mount-storm", "rotation", "churn", "identities"}
 
@@ -55,6 +61,14 @@ type Options struct {
 	// them); K8sBinDir the control-plane binaries (default: localcluster's
 	// cache).
 	BinDir, K8sBinDir string
+	// IdentityMode is how pods authenticate: WorkloadIdentity (default; the
+	// SecretProviderClass names the client ID, the pod's service-account token
+	// is the assertion) or ServicePrincipal (client ID and secret from a
+	// nodePublishSecretRef).
+	IdentityMode string
+	// Exclusive waits for localcluster's host lock and holds it, so no full
+	// local cluster runs while the sim measures.
+	Exclusive bool
 	// Scenario names the catalogue entry being run, for the report.
 	Scenario string
 	Progress io.Writer
@@ -125,6 +139,13 @@ func (o Options) withDefaults() (Options, error) {
 		}
 	default:
 		return o, fmt.Errorf("unknown workload %q: use one of %v", o.Workload, Workloads)
+	}
+	switch o.IdentityMode {
+	case "":
+		o.IdentityMode = WorkloadIdentity
+	case WorkloadIdentity, ServicePrincipal:
+	default:
+		return o, fmt.Errorf("unknown identity mode %q: use %s or %s", o.IdentityMode, WorkloadIdentity, ServicePrincipal)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

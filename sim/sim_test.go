@@ -30,7 +30,8 @@ func needsSim(t *testing.T) {
 }
 
 // TestSmallSim runs the small sim of `make test` — 100 pods on 5 nodes, two
-// classes — through rotation (which mounts every pod first) and churn, and
+// classes, service principals (a shared identity per node, which the rotation
+// bound is about) — through rotation (which mounts every pod first) and churn, and
 // asserts the invariants only: every pod Running, every file correct, no 429,
 // a steady rotation cycle within distinct objects × nodes, no leak after churn.
 func TestSmallSim(t *testing.T) {
@@ -40,7 +41,7 @@ func TestSmallSim(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
 			res, err := Run(ctx, Options{
-				Workload: w, Nodes: 5, Pods: 100, Objects: 3, Classes: 2, Identities: 2,
+				Workload: w, Nodes: 5, Pods: 100, Objects: 3, Classes: 2, Identities: 2, IdentityMode: ServicePrincipal,
 				RotationInterval: 10 * time.Second, SyncPeriod: 20 * time.Second, ChurnCycles: 2,
 				RunDir: t.TempDir(), OutDir: t.TempDir(), Timeout: 5 * time.Minute,
 				Progress: testWriter{t},

@@ -82,6 +82,14 @@ type tracker struct {
 }
 
 func (e *env) podSpec(name string, class, sa int) corev1.PodSpec {
+	spec := e.podSpecWI(class, sa)
+	if e.opt.IdentityMode == ServicePrincipal {
+		spec.Volumes[0].CSI.NodePublishSecretRef = &corev1.LocalObjectReference{Name: credsName(class % e.opt.apps())}
+	}
+	return spec
+}
+
+func (e *env) podSpecWI(class, sa int) corev1.PodSpec {
 	return corev1.PodSpec{
 		ServiceAccountName:            saName(sa),
 		TerminationGracePeriodSeconds: ptr.To[int64](0),

@@ -59,6 +59,8 @@ func simRun(ctx context.Context, args []string) error {
 	fs.StringVar(&o.OutDir, "out", d.OutDir, "report directory (the report goes to <out>/<workload>)")
 	fs.StringVar(&o.BinDir, "bin-dir", "", "prebuilt secrets-store-csi-driver and secrets-store-provider-azure (default: go build them)")
 	fs.StringVar(&o.K8sBinDir, "k8s-bin-dir", "", "control-plane binaries (default: the localcluster cache, `make k8s-bins`)")
+	fs.StringVar(&o.IdentityMode, "identity-mode", sim.WorkloadIdentity, "how pods authenticate: workload-identity (per-pod service-account tokens) or service-principal (nodePublishSecretRef)")
+	fs.BoolVar(&o.Exclusive, "exclusive", false, "wait for and hold localcluster's host lock, so no local cluster shares the CPUs while the sim measures")
 	verbose := fs.Bool("v", false, "log the harness's progress in detail")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
