@@ -14,6 +14,11 @@ var faultScenarios = []Scenario{
 	faultsProviderCrash,
 	faultsThrottlingStorm,
 	faultsTornReads,
+	faultsAPIServerOutage,
+	faultsKubeletRestart,
+	faultsTargetUnmounted,
+	faultsDriverRestart,
+	faultsErrorsAndLatency,
 }
 
 // FaultTarget is what a target offers the faults/ scenarios: control of the
@@ -31,14 +36,17 @@ type FaultTarget interface {
 	KillContainer(ctx context.Context, id string) error
 	// AddVaultFault installs a fault rule in the emulator (429, 5xx,
 	// latency, dropped connections) and returns its id; ClearVaultFaults
-	// removes every rule; VaultFaultsApplied counts the requests the rules
-	// answered so far.
+	// removes every rule; VaultFaults says how many requests the active
+	// rules answered so far and how many rules are still active (a rule
+	// with a Count is removed once used up).
 	AddVaultFault(f kvemulator.Fault) (string, error)
 	ClearVaultFaults() error
-	VaultFaultsApplied() (int, error)
+	VaultFaults() (applied, active int, err error)
 	// NodeFile reads a file of the node's filesystem (e.g. a pod's volume
 	// under /var/lib/kubelet).
 	NodeFile(path string) ([]byte, error)
+	// Unmount unmounts a mount point of the node behind the driver's back.
+	Unmount(path string) error
 }
 
 // faultTarget returns the target's FaultTarget, or ok=false after

@@ -82,7 +82,7 @@ var faultsThrottlingStorm = Scenario{
 			}
 			checks++
 		}
-		applied, err := ft.VaultFaultsApplied()
+		applied, _, err := ft.VaultFaults()
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"os"
+	"syscall"
 
 	"github.com/kvcsi/kvcsi/kvemulator"
 	"github.com/kvcsi/kvcsi/scenarios"
@@ -34,17 +35,20 @@ func (t *Target) AddVaultFault(f kvemulator.Fault) (string, error) {
 // ClearVaultFaults removes every emulator fault rule.
 func (t *Target) ClearVaultFaults() error { return t.Emulator.Admin().ClearFaults() }
 
-// VaultFaultsApplied sums the requests the active rules answered.
-func (t *Target) VaultFaultsApplied() (int, error) {
+// VaultFaults sums the requests the active rules answered and counts them.
+func (t *Target) VaultFaults() (applied, active int, err error) {
 	fs, err := t.Emulator.Admin().Faults()
-	n := 0
 	for _, f := range fs {
-		n += f.Applied
+		applied += f.Applied
 	}
-	return n, err
+	return applied, len(fs), err
 }
 
 var _ scenarios.FaultTarget = (*Target)(nil)
 
 // NodeFile reads a file of the node (this host).
 func (t *Target) NodeFile(path string) ([]byte, error) { return os.ReadFile(path) }
+
+// Unmount unmounts a mount point of the node (lazily, as a careless admin
+// or a node cleanup script would).
+func (t *Target) Unmount(path string) error { return syscall.Unmount(path, syscall.MNT_DETACH) }
