@@ -1,0 +1,45 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kvcsi/kvcsi/addon"
+	"github.com/kvcsi/kvcsi/driver/atomicwriter"
+	"github.com/kvcsi/kvcsi/scenarios"
+)
+
+// TestTornReadsFailWithNonAtomicWriter is faults/torn-reads's mutation
+// test: a driver whose atomic writer rewrites files in place (the
+// break-on-purpose hook) lets the reader see empty, partial or mixed
+// versions, and the scenario must say so.
+func TestTornReadsFailWithNonAtomicWriter(t *testing.T) {
+	tg := needTarget(t)
+	ensureAddon(t, tg)
+	setDriverEnv(t, tg, atomicwriter.BreakNonAtomicEnv, "1")
+	defer setDriverEnv(t, tg, atomicwriter.BreakNonAtomicEnv, "")
+	runExpectingFailure(t, tg, "faults/torn-reads", "torn reads:")
+}
+
+// setDriverEnv sets (value "") or removes one environment variable of the
+// driver's secrets-store container and waits for the DaemonSet to roll.
+func setDriverEnv(t *testing.T, tg *Target, name, value string) {
+	t.Helper()
+	env := fmt.Sprintf(`{"name":%q,"value":%q}`, name, value)
+	if value == "" {
+		env = fmt.Sprintf(`{"name":%q,"$patch":"delete"}`, name)
+	}
+	patch := `{"spec":{"template":{"spec":{"containers":[{"name":"secrets-store","env":[` + env + `]}]}}}}`
+	ctx := context.Background()
+	k := tg.Kube()
+	if _, err := k.Clientset.AppsV1().DaemonSets(addon.Namespace).Patch(ctx, addon.DriverName, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := scenarios.WaitDaemonSetRolled(ctx, k, addon.Namespace, addon.DriverName); err != nil {
+		t.Fatal(err)
+	}
+}
