@@ -19,6 +19,7 @@ var faultScenarios = []Scenario{
 	faultsTargetUnmounted,
 	faultsDriverRestart,
 	faultsErrorsAndLatency,
+	faultsEmulatorRestart,
 }
 
 // FaultTarget is what a target offers the faults/ scenarios: control of the
@@ -47,6 +48,11 @@ type FaultTarget interface {
 	NodeFile(path string) ([]byte, error)
 	// Unmount unmounts a mount point of the node behind the driver's back.
 	Unmount(path string) error
+	// RestartEmulator restarts the vault emulator with its state directory;
+	// VaultState is its whole state as JSON (never logged: it holds the
+	// secret values).
+	RestartEmulator(ctx context.Context) error
+	VaultState() ([]byte, error)
 }
 
 // faultTarget returns the target's FaultTarget, or ok=false after

@@ -2,11 +2,14 @@ package local
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"syscall"
 
 	"github.com/kvcsi/kvcsi/kvemulator"
 	"github.com/kvcsi/kvcsi/scenarios"
+	"github.com/kvcsi/kvcsi/scenarios/target"
 )
 
 // The local target is a scenarios.FaultTarget: it runs the cluster's
@@ -52,3 +55,32 @@ func (t *Target) NodeFile(path string) ([]byte, error) { return os.ReadFile(path
 // Unmount unmounts a mount point of the node (lazily, as a careless admin
 // or a node cleanup script would).
 func (t *Target) Unmount(path string) error { return syscall.Unmount(path, syscall.MNT_DETACH) }
+
+// RestartEmulator closes the emulator (it saves its state to its state
+// directory) and starts it again with the same configuration, as a restart
+// of the kvemulator process with --state-dir would.
+func (t *Target) RestartEmulator(ctx context.Context) error {
+	if err := t.Emulator.Close(); err != nil {
+		return fmt.Errorf("stop the emulator: %w", err)
+	}
+	srv, err := kvemulator.Start(ctx, t.emulatorConfig)
+	if err != nil {
+		return fmt.Errorf("start the emulator again: %w", err)
+	}
+	t.Emulator = srv
+	t.Closers = append(t.Closers, srv.Close)
+	if ev, ok := t.VaultImpl.(*target.EmulatorVault); ok {
+		ev.Admin = srv.Admin()
+	}
+	return nil
+}
+
+// VaultState is the emulator's whole state (tenants, identities, vaults with
+// every version, soft-deleted object and access policy) as JSON.
+func (t *Target) VaultState() ([]byte, error) {
+	st, err := t.Emulator.Admin().Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(st)
+}

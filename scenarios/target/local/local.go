@@ -66,6 +66,8 @@ type Target struct {
 	Emulator *kvemulator.Server
 	// Seed is what the emulator was seeded with (tests re-seed variants).
 	Seed *kvemulator.Seed
+	// emulatorConfig starts the emulator again (RestartEmulator).
+	emulatorConfig kvemulator.Config
 }
 
 // Start starts everything the local target needs. It needs root (mounts,
@@ -144,7 +146,7 @@ func Start(ctx context.Context, o Options) (_ *Target, err error) {
 		return nil, fmt.Errorf("emulator log: %w", err)
 	}
 	t.Closers = append(t.Closers, emuLog.Close)
-	srv, err := kvemulator.Start(ctx, kvemulator.Config{
+	t.emulatorConfig = kvemulator.Config{
 		Logger:                 slog.New(slog.NewTextHandler(emuLog, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Addr:                   c.NodeIP() + ":443",
 		AzureNames:             true,
@@ -155,7 +157,14 @@ func Start(ctx context.Context, o Options) (_ *Target, err error) {
 		ServiceAccountIssuer:   c.ServiceAccountIssuer(),
 		ServiceAccountKeyFiles: []string{c.ServiceAccountPublicKeyFile()},
 		DisableThrottling:      true,
-	})
+		// Persisted, so faults/emulator-restart-persists can restart it.
+		StateDir: filepath.Join(tlsDir, "state"),
+	}
+	// A state left by an earlier run holds another seed: start from this one.
+	if err := os.RemoveAll(t.emulatorConfig.StateDir); err != nil {
+		return nil, err
+	}
+	srv, err := kvemulator.Start(ctx, t.emulatorConfig)
 	if err != nil {
 		return nil, fmt.Errorf("start the emulator on %s:443: %w", c.NodeIP(), err)
 	}
