@@ -105,7 +105,7 @@ var syncManyPodsOneSecret = Scenario{
 		})
 		if err != nil {
 			evs, _ := k.Events(ctx, env.Namespace, "")
-			return errorf("deployment many-pods not Ready with %d pods: %v; events: %s", manyPodsReplicas, err, FormatEvents(warnings(evs)))
+			return errorf("deployment many-pods not Ready with %d pods: %v; pods: %s; warning events: %s", manyPodsReplicas, err, podSummary(pods), FormatEvents(warnings(evs)))
 		}
 		if err := expectSyncedSecret(ctx, env, "foosecret", corev1.SecretTypeOpaque, map[string]string{"username": value}); err != nil {
 			return err
@@ -162,4 +162,19 @@ func warnings(evs []corev1.Event) []corev1.Event {
 		return strings.Compare(out[i].InvolvedObject.Name, out[j].InvolvedObject.Name) < 0
 	})
 	return out
+}
+
+// podSummary says how many pods are in which phase, and why the first few are not ready.
+func podSummary(pods []corev1.Pod) string {
+	phases := map[corev1.PodPhase]int{}
+	var waiting []string
+	for _, p := range pods {
+		phases[p.Status.Phase]++
+		for _, c := range p.Status.ContainerStatuses {
+			if w := c.State.Waiting; w != nil && len(waiting) < 3 {
+				waiting = append(waiting, fmt.Sprintf("%s: %s %s", p.Name, w.Reason, w.Message))
+			}
+		}
+	}
+	return fmt.Sprintf("%d pods, phases %v, waiting %v", len(pods), phases, waiting)
 }
