@@ -20,6 +20,7 @@ var faultScenarios = []Scenario{
 	faultsDriverRestart,
 	faultsErrorsAndLatency,
 	faultsEmulatorRestart,
+	faultsPartialFailure,
 }
 
 // FaultTarget is what a target offers the faults/ scenarios: control of the
@@ -53,6 +54,11 @@ type FaultTarget interface {
 	// secret values).
 	RestartEmulator(ctx context.Context) error
 	VaultState() ([]byte, error)
+	// SetSecretDisabled stores a new version of a secret disabled from the
+	// start (Key Vault answers its GET 403 Forbidden); SetSecretEnabled
+	// enables or disables one version.
+	SetSecretDisabled(ctx context.Context, name, value string) (version string, err error)
+	SetSecretEnabled(ctx context.Context, name, version string, enabled bool) error
 }
 
 // faultTarget returns the target's FaultTarget, or ok=false after

@@ -84,3 +84,29 @@ func (t *Target) VaultState() ([]byte, error) {
 	}
 	return json.Marshal(st)
 }
+
+func (t *Target) azVault() (*target.EmulatorVault, error) {
+	ev, ok := t.VaultImpl.(*target.EmulatorVault)
+	if !ok {
+		return nil, fmt.Errorf("the local target's vault is not the emulator's")
+	}
+	return ev, nil
+}
+
+// SetSecretDisabled stores a new, disabled version of a secret.
+func (t *Target) SetSecretDisabled(ctx context.Context, name, value string) (string, error) {
+	ev, err := t.azVault()
+	if err != nil {
+		return "", err
+	}
+	return ev.Vault.SetSecretDisabled(ctx, name, value)
+}
+
+// SetSecretEnabled enables or disables one version of a secret.
+func (t *Target) SetSecretEnabled(ctx context.Context, name, version string, enabled bool) error {
+	ev, err := t.azVault()
+	if err != nil {
+		return err
+	}
+	return ev.Vault.SetSecretEnabled(ctx, name, version, enabled)
+}
