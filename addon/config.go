@@ -51,6 +51,10 @@ type Config struct {
 	ProviderCABundle    string      `json:"providerCABundle,omitempty"`
 	ProviderHostAliases []HostAlias `json:"providerHostAliases,omitempty"`
 	ProviderExtraArgs   []string    `json:"providerExtraArgs,omitempty"`
+	// EnableSecretSyncController installs the secrets-store-sync-controller
+	// Deployment (SecretSync objects, docs/secretsync.md). It polls at
+	// RotationPollInterval when rotation is on, else at its own 12h default.
+	EnableSecretSyncController bool `json:"enableSecretSyncController,omitempty"`
 }
 
 // DefaultConfig is what `kvcsi addon enable` installs without flags: rotation
@@ -193,6 +197,7 @@ func (c Config) Values() map[string]any {
 		"enableSecretRotation": c.EnableSecretRotation,
 		"rotationPollInterval": c.RotationPollInterval,
 		"syncSecret":           map[string]any{"enabled": c.SyncSecret},
+		"syncController":       map[string]any{"enabled": c.EnableSecretSyncController, "rotationPollInterval": c.syncControllerPollInterval()},
 		"image":                map[string]any{"registry": c.ImageRegistry, "tag": c.ImageTag},
 		"sidecars":             map[string]any{"official": c.OfficialSidecars},
 		"driver":               map[string]any{"name": DriverName},
@@ -203,4 +208,13 @@ func (c Config) Values() map[string]any {
 			"extraArgs":   extra,
 		},
 	}
+}
+
+// syncControllerPollInterval is the sync controller's --rotation-poll-interval:
+// the add-on's interval when rotation is on, else upstream's 12h.
+func (c Config) syncControllerPollInterval() string {
+	if c.EnableSecretRotation {
+		return c.RotationPollInterval
+	}
+	return "12h"
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kvcsi/kvcsi/addon/kubeapply"
 	"github.com/kvcsi/kvcsi/charts"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -75,6 +76,7 @@ func allObjects() ([]*unstructured.Unstructured, error) {
 	c := DefaultConfig("all")
 	c.EnableSecretRotation = true
 	c.SyncSecret = true
+	c.EnableSecretSyncController = true
 	c.ProviderCABundle = "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"
 	return Objects(c, "")
 }
@@ -215,6 +217,31 @@ func (m *Manager) SecretProviderClassNames(ctx context.Context) ([]string, error
 	return names, nil
 }
 
+// SecretSyncs is the resource of the sync controller's SecretSync objects.
+var SecretSyncs = schema.GroupVersionResource{Group: "secret-sync.x-k8s.io", Version: "v1alpha1", Resource: "secretsyncs"}
+
+// ErrSecretSyncsExist is returned (wrapped) by Disable while any SecretSync
+// exists: removing the CRD would delete them and, with them, their Secrets.
+var ErrSecretSyncsExist = errors.New("SecretSyncs exist")
+
+// SecretSyncNames lists every SecretSync as namespace/name; none when the
+// CRD is not installed.
+func (m *Manager) SecretSyncNames(ctx context.Context) ([]string, error) {
+	items, err := m.kube.List(ctx, SecretSyncs)
+	if err != nil {
+		if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("list SecretSyncs: %w", err)
+	}
+	names := make([]string, 0, len(items))
+	for _, it := range items {
+		names = append(names, it.GetNamespace()+"/"+it.GetName())
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
 // ErrSecretProviderClassesExist is returned (wrapped) by Disable while any
 // SecretProviderClass exists.
 var ErrSecretProviderClassesExist = errors.New("SecretProviderClasses exist")
@@ -273,6 +300,14 @@ func (m *Manager) Disable(ctx context.Context, o DisableOptions) error {
 }
 
 func (m *Manager) refuseWithSPCs(ctx context.Context) error {
+	syncs, err := m.SecretSyncNames(ctx)
+	if err != nil {
+		return err
+	}
+	if len(syncs) > 0 {
+		return fmt.Errorf("cannot disable the add-on %s: %w (%d): %s; delete them first (kubectl delete secretsync -n <namespace> <name>), then run `kvcsi addon disable` again",
+			Name, ErrSecretSyncsExist, len(syncs), strings.Join(syncs, ", "))
+	}
 	names, err := m.SecretProviderClassNames(ctx)
 	if err != nil {
 		return err

@@ -40,6 +40,7 @@ type spec struct {
 var catalog = []spec{
 	{name: "secrets-store-csi-driver", description: "Secrets Store CSI driver (node plugin)", user: rootUser},
 	{name: "secrets-store-provider-azure", description: "Azure Key Vault provider for the Secrets Store CSI driver", user: rootUser, caBundle: true},
+	{name: "secrets-store-sync-controller", description: "secrets-store-sync-controller: SecretSync objects into Kubernetes Secrets without a pod", user: rootUser},
 	{name: "kvemulator", description: "Azure Key Vault and Entra ID emulator", user: nonrootUser},
 	{name: "kvcsi", description: "kvcsi CLI: local cluster, add-on manager, scenario runner", user: nonrootUser, caBundle: true},
 	{name: "csi-node-driver-registrar", description: "kubelet plugin registration sidecar", user: rootUser},

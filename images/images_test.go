@@ -118,6 +118,7 @@ func TestEveryRecipe(t *testing.T) {
 	}{
 		{"secrets-store-csi-driver", "ghcr.io/kvcsi/secrets-store-csi-driver:" + version, "0:0", version, []string{"/secrets-store-csi-driver"}, nil, false},
 		{"secrets-store-provider-azure", "ghcr.io/kvcsi/secrets-store-provider-azure:" + version, "0:0", version, []string{"/secrets-store-provider-azure"}, nil, true},
+		{"secrets-store-sync-controller", "ghcr.io/kvcsi/secrets-store-sync-controller:" + version, "0:0", version, []string{"/secrets-store-sync-controller"}, nil, false},
 		{"kvemulator", "ghcr.io/kvcsi/kvemulator:" + version, "65532:65532", version, []string{"/kvemulator"}, nil, false},
 		{"kvcsi", "ghcr.io/kvcsi/kvcsi:" + version, "65532:65532", version, []string{"/kvcsi"}, nil, true},
 		{"csi-node-driver-registrar", "ghcr.io/kvcsi/csi-node-driver-registrar:" + version, "0:0", version, []string{"/csi-node-driver-registrar"}, nil, false},

@@ -2,7 +2,7 @@
 
 .PHONY: manifests
 manifests: ## copy the CRDs into the chart and render deploy/*.yaml from charts/kvcsi
-	cp api/secretsstore/crds/*.yaml charts/kvcsi/crds/
+	cp api/secretsstore/crds/*.yaml api/secretsync/crds/*.yaml charts/kvcsi/crds/
 	$(GO) test ./deploy -run '^TestManifestsAreRenderedFromTheChart$$' -count=1 -update
 
 .PHONY: test-deploy

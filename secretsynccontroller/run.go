@@ -54,7 +54,7 @@ type Config struct {
 	ProbeAddr            string // "" or "0" disables
 	LeaderElect          bool
 	// LeaderElectionNamespace defaults to the pod's namespace
-	// (POD_NAMESPACE), else kube-system.
+	// (SYNC_CONTROLLER_POD_NAMESPACE), else kube-system.
 	LeaderElectionNamespace string
 	// PodName and PodUID are sent as pod attributes (downward API:
 	// SYNC_CONTROLLER_POD_NAME, SYNC_CONTROLLER_POD_UID).
@@ -126,7 +126,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	ns := cfg.LeaderElectionNamespace
 	if ns == "" {
-		ns = os.Getenv("POD_NAMESPACE")
+		ns = os.Getenv("SYNC_CONTROLLER_POD_NAMESPACE")
 	}
 	if ns == "" {
 		ns = "kube-system"

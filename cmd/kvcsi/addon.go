@@ -199,6 +199,7 @@ type configFlags struct {
 	caBundleFile string
 	hostAliases  multiFlag
 	extraArgs    multiFlag
+	syncCtl      bool
 }
 
 func bindConfigFlags(fs *flag.FlagSet, tag string) *configFlags {
@@ -212,6 +213,7 @@ func bindConfigFlags(fs *flag.FlagSet, tag string) *configFlags {
 	fs.StringVar(&f.caBundleFile, "provider-ca-bundle", "", "PEM `file` of extra CA certificates the provider trusts (e.g. the emulator's CA)")
 	fs.Var(&f.hostAliases, "provider-host-alias", "`IP=host1,host2` host alias for the provider pods (repeatable)")
 	fs.Var(&f.extraArgs, "provider-extra-arg", "extra provider `--flag=value` (repeatable)")
+	fs.BoolVar(&f.syncCtl, "enable-secret-sync-controller", false, "install the secrets-store-sync-controller (SecretSync objects synced without a pod; polls at --rotation-poll-interval when rotation is on, else 12h)")
 	return f
 }
 
@@ -254,6 +256,9 @@ func (f *configFlags) applyTo(c *addon.Config, set map[string]bool) error {
 			}
 			c.ProviderHostAliases = append(c.ProviderHostAliases, h)
 		}
+	}
+	if set["enable-secret-sync-controller"] {
+		c.EnableSecretSyncController = f.syncCtl
 	}
 	if set["provider-extra-arg"] {
 		c.ProviderExtraArgs = append([]string(nil), f.extraArgs...)

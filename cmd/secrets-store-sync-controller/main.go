@@ -38,7 +38,7 @@ func run(args []string) error {
 		metrics     = fs.String("metrics-bind-address", secretsynccontroller.DefaultMetricsAddr, "The address the metric endpoint binds to.")
 		probe       = fs.String("health-probe-bind-address", secretsynccontroller.DefaultProbeAddr, "The address the probe endpoint binds to.")
 		leader      = fs.Bool("leader-elect", false, "Enable leader election for controller manager. Enabling this will ensure there is only one active controller manager.")
-		leaderNS    = fs.String("leader-election-namespace", "", "Namespace of the leader election Lease; default: the pod's namespace (POD_NAMESPACE), else kube-system.")
+		leaderNS    = fs.String("leader-election-namespace", "", "Namespace of the leader election Lease; default: the pod's namespace (SYNC_CONTROLLER_POD_NAMESPACE), else kube-system.")
 		kubeconfig  = fs.String("kubeconfig", "", "kubeconfig file; default: the in-cluster configuration")
 		showVersion = fs.Bool("version", false, "Print the version and exit")
 	)

@@ -211,7 +211,7 @@ func emulatorVault(srv *kvemulator.Server, ids *target.Identities) (*azvault.Vau
 func ImagesDir() string { return filepath.Join(os.TempDir(), "kvcsi-scenarios-images") }
 
 // Images are the images a scenario cluster needs.
-var Images = []string{"secrets-store-csi-driver", "secrets-store-provider-azure", "csi-node-driver-registrar", "livenessprobe", "busybox", "pause", "kvemulator"}
+var Images = []string{"secrets-store-csi-driver", "secrets-store-provider-azure", "secrets-store-sync-controller", "csi-node-driver-registrar", "livenessprobe", "busybox", "pause", "kvemulator"}
 
 // Close stops the emulator and the cluster, restoring the host.
 func (t *Target) Close() error { return t.Base.Close() }
