@@ -264,8 +264,8 @@ func spSecret(a int) string { return fmt.Sprintf("sim-client-secret-%d", a) }
 
 // credsName is the nodePublishSecretRef Secret of application a.
 func credsName(a int) string { return fmt.Sprintf("sp-creds-%d", a) }
-func saName(i int) string       { return fmt.Sprintf("sa-%d", i) }
-func className(c int) string    { return fmt.Sprintf("class-%d", c) }
+func saName(i int) string    { return fmt.Sprintf("sa-%d", i) }
+func className(c int) string { return fmt.Sprintf("class-%d", c) }
 func objectName(c, j int) string {
 	return fmt.Sprintf("c%d-s%d", c, j)
 }

@@ -207,10 +207,16 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		if pr != nil {
 			res.Passes = append(res.Passes, pr)
 		}
-		if err != nil {
-			return res, err
+		if err == nil {
+			err = e.deleteAllPods(ctx)
 		}
-		if err := e.deleteAllPods(ctx); err != nil {
+		if err != nil {
+			// Keep what was measured: write the report of the passes so far.
+			if len(res.Passes) > 0 {
+				res.Report = e.buildReport(res.Passes)
+				res.Report.Notes = append(res.Report.Notes, "The run stopped early: "+err.Error())
+				_ = report.Write(res.Dir, res.Report)
+			}
 			return res, err
 		}
 	}

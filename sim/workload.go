@@ -536,12 +536,32 @@ func (e *env) waitPods(ctx context.Context, n int) error {
 	}
 }
 
-// deleteAllPods deletes the pods gracefully; the simkubelets unpublish and
-// remove them.
+// deleteAllPods deletes the pods gracefully, one request each (a
+// deletecollection of thousands of pods outlives the apiserver's request
+// timeout); the simkubelets unpublish and remove them.
 func (e *env) deleteAllPods(ctx context.Context) error {
 	e.progress("deleting every pod")
-	if err := e.kube.CoreV1().Pods(namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {
+	l, err := e.kube.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
 		return err
 	}
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for w := 0; w < 32; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for name := range work {
+				if err := e.kube.CoreV1().Pods(namespace).Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+					e.log.Warn("delete pod", "pod", name, "err", err)
+				}
+			}
+		}()
+	}
+	for _, p := range l.Items {
+		work <- p.Name
+	}
+	close(work)
+	wg.Wait()
 	return e.waitPods(ctx, 0)
 }
