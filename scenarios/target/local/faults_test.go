@@ -3,6 +3,8 @@ package local
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -12,6 +14,23 @@ import (
 	"github.com/kvcsi/kvcsi/driver/atomicwriter"
 	"github.com/kvcsi/kvcsi/scenarios"
 )
+
+// TestFaultsCatalogue runs the faults/ group alone (`make run
+// RUN='^(addon/enable|faults/)'` does the same through the CLI), printing
+// the table with each scenario's figures.
+func TestFaultsCatalogue(t *testing.T) {
+	tg := needTarget(t)
+	ensureAddon(t, tg)
+	results := scenarios.Run(context.Background(), tg, scenarios.Options{Scenarios: scenarios.Select(regexp.MustCompile(`^faults/`)), Progress: logWriter{t}})
+	var b strings.Builder
+	_ = scenarios.WriteTable(&b, results)
+	t.Log("\n" + b.String())
+	for _, r := range results {
+		if r.Err != nil {
+			t.Errorf("%s: %v", r.Scenario.Name, r.Err)
+		}
+	}
+}
 
 // TestTornReadsFailWithNonAtomicWriter is faults/torn-reads's mutation
 // test: a driver whose atomic writer rewrites files in place (the
