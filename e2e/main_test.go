@@ -164,7 +164,7 @@ func TestMain(m *testing.M) {
 func buildImages(tag string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	imgs, err := images.Build(ctx, images.Options{Version: tag, OutDir: local.ImagesDir(), Only: local.Images})
+	imgs, err := images.Build(ctx, images.Options{Version: tag, OutDir: local.ImagesDir(tag), Only: local.Images})
 	if err != nil {
 		return nil, fmt.Errorf("build images: %w", err)
 	}

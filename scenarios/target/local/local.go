@@ -50,7 +50,7 @@ type Options struct {
 	// ImageTag tags kvcsi's images and is given to `kvcsi addon --image-tag`
 	// (default: this binary's version, made a valid tag).
 	ImageTag string
-	// ImagesDir receives the image tarballs (default ImagesDir()).
+	// ImagesDir receives the image tarballs (default ImagesDir(ImageTag)).
 	ImagesDir string
 	// Log receives progress lines; discarded when nil.
 	Log io.Writer
@@ -99,7 +99,7 @@ func Start(ctx context.Context, o Options) (_ *Target, err error) {
 	start := time.Now()
 	logf("building images (tag %s)", tag)
 	if o.ImagesDir == "" {
-		o.ImagesDir = ImagesDir()
+		o.ImagesDir = ImagesDir(tag)
 	}
 	imgs, err := images.Build(ctx, images.Options{Version: tag, OutDir: o.ImagesDir,
 		Only: Images,
@@ -204,11 +204,13 @@ func emulatorVault(srv *kvemulator.Server, ids *target.Identities) (*azvault.Vau
 	return azvault.New(target.VaultName, ids.TenantID, srv.AzureVaultURL(target.VaultName), cred, opts)
 }
 
-// ImagesDir is where scenario runs build their image tarballs: a directory of
-// their own, so that a concurrent `make images` of another version never
-// replaces a tarball between its build and its import. The build is
+// ImagesDir is where scenario runs of image tag build their image tarballs:
+// a directory per tag, so that neither a concurrent `make images` nor a
+// concurrent run of another version (waiting for the host lock while this
+// one builds, or building while this one waits) replaces a tarball between
+// its build and its import — the tarballs' names carry no tag. The build is
 // incremental, so it is kept between runs.
-func ImagesDir() string { return filepath.Join(os.TempDir(), "kvcsi-scenarios-images") }
+func ImagesDir(tag string) string { return filepath.Join(os.TempDir(), "kvcsi-scenarios-images", tag) }
 
 // Images are the images a scenario cluster needs.
 var Images = []string{"secrets-store-csi-driver", "secrets-store-provider-azure", "secrets-store-sync-controller", "csi-node-driver-registrar", "livenessprobe", "busybox", "pause", "kvemulator"}
