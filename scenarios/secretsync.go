@@ -36,8 +36,9 @@ const secretSyncSection = "Sync mounted content with a Kubernetes secret"
 const syncWait = 2 * time.Minute
 
 // ensureSyncController turns the add-on's sync controller on (kvcsi addon
-// update --enable-secret-sync-controller) unless it is, and waits until its
-// Deployment is rolled out and ready.
+// update --enable-secret-sync-controller, with the run's short rotation poll
+// interval) unless it is, enabling the add-on first when this group runs
+// alone, and waits until its Deployment is rolled out and ready.
 func ensureSyncController(ctx context.Context, env *Env) error {
 	k := env.Target.Kube()
 	m, err := addon.NewManager(k.Config, io.Discard)
@@ -48,12 +49,23 @@ func ensureSyncController(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	short := RotationPollInterval.String()
 	if c == nil {
-		return errorf("the add-on is not enabled: the secretsync scenarios run after kvcsi addon enable")
+		// A run of this group alone: enable the add-on as addon/enable does.
+		if err := env.Target.Addon(ctx, AddonCommand{Verb: "enable", Rotation: true, PollInterval: short}); err != nil {
+			return err
+		}
+		if c, err = m.Config(ctx); err != nil {
+			return err
+		}
 	}
-	if !c.EnableSecretSyncController {
-		if err := m.Update(ctx, func(c *addon.Config) { c.EnableSecretSyncController = true }); err != nil {
-			return fmt.Errorf("kvcsi addon update --enable-secret-sync-controller: %w", err)
+	// The controller polls at the add-on's interval when rotation is on.
+	if !c.EnableSecretSyncController || !c.EnableSecretRotation || c.RotationPollInterval != short {
+		err := m.Update(ctx, func(c *addon.Config) {
+			c.EnableSecretSyncController, c.EnableSecretRotation, c.RotationPollInterval = true, true, short
+		})
+		if err != nil {
+			return fmt.Errorf("kvcsi addon update --enable-secret-sync-controller --enable-secret-rotation --rotation-poll-interval %s: %w", short, err)
 		}
 	}
 	err = k.Eventually(ctx, 3*time.Minute, func(ctx context.Context) (bool, error) {
