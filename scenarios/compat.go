@@ -19,7 +19,7 @@ var compatLenientClasses = Scenario{
 	Name:    "compat/lenient-classes",
 	Section: "Features",
 	Summary: "a class with a duplicate alias, objectFormat PFX on a cert and objectVersionHistory -1 mounts the files upstream gives, with SecretProviderClassWarning events",
-	Code:    []string{"provider/params.ParseObjects", "provider/server.Server.Mount"},
+	Code:    []string{"provider/params.ParseObjects", "provider/server.Server.Mount", "driver/csiplugin.Server.warn"},
 	Run: func(ctx context.Context, env *Env) error {
 		v := env.Target.Vault()
 		first, second := uniqueValue("compat-first"), uniqueValue("compat-second")
