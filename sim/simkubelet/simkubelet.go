@@ -15,8 +15,9 @@
 // and Ready, and on deletion NodeUnpublishVolume, removal of the volume
 // directories and the final delete with grace period 0.
 //
-// It runs no containers: no images, no container statuses beyond "running", no
-// probes, no node heartbeats or leases, no volume types other than CSI.
+// It renews the node's Lease every 10 s. It runs no containers: no images, no
+// container statuses beyond "running", no probes, no node status updates after
+// registration, no volume types other than CSI.
 package simkubelet
 
 import (
@@ -39,6 +40,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	authv1 "k8s.io/api/authentication/v1"
+	coordv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -162,6 +164,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
+	go k.heartbeat(ctx)
 	k.bcast = record.NewBroadcaster(record.WithContext(ctx))
 	k.bcast.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: k.cfg.Client.CoreV1().Events("")})
 	defer k.bcast.Shutdown()
@@ -713,4 +716,34 @@ func (k *Kubelet) writeStatus(ctx context.Context, pod *corev1.Pod, running bool
 func podIP(uid types.UID) string {
 	h := sha256.Sum256([]byte(uid))
 	return fmt.Sprintf("100.%d.%d.%d", 64+h[0]%64, h[1], h[2])
+}
+
+// heartbeat renews the node's Lease in kube-node-lease every 10 s (kubelet's
+// nodeLeaseDurationSeconds 40 / 4), so the node lifecycle controller keeps the
+// node Ready and untainted.
+func (k *Kubelet) heartbeat(ctx context.Context) {
+	leases := k.cfg.Client.CoordinationV1().Leases("kube-node-lease")
+	dur := int32(40)
+	for {
+		now := metav1.NewMicroTime(time.Now())
+		l, err := leases.Get(ctx, k.cfg.NodeName, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			_, err = leases.Create(ctx, &coordv1.Lease{
+				ObjectMeta: metav1.ObjectMeta{Name: k.cfg.NodeName, Namespace: "kube-node-lease"},
+				Spec:       coordv1.LeaseSpec{HolderIdentity: &k.cfg.NodeName, LeaseDurationSeconds: &dur, RenewTime: &now},
+			}, metav1.CreateOptions{})
+		case err == nil:
+			l.Spec.RenewTime = &now
+			_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
+		}
+		if err != nil && ctx.Err() == nil {
+			k.cfg.Logger.Warn("renew the node lease", "node", k.cfg.NodeName, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Second):
+		}
+	}
 }
