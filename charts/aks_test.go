@@ -1,0 +1,39 @@
+package charts
+
+import (
+	"reflect"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// daemonSets returns every DaemonSet of a rendering with Linux and Windows on.
+func daemonSets(t *testing.T) []*unstructured.Unstructured {
+	t.Helper()
+	var out []*unstructured.Unstructured
+	for _, o := range render(t, map[string]any{"windows": map[string]any{"enabled": true}}) {
+		if o.GetKind() == "DaemonSet" {
+			out = append(out, o)
+		}
+	}
+	if len(out) != 4 {
+		t.Fatalf("rendered %d DaemonSets, want 4 (driver and provider, Linux and Windows)", len(out))
+	}
+	return out
+}
+
+// Upstream's charts keep every DaemonSet off ACI virtual nodes (label
+// type=virtual-kubelet): tolerating every taint without it would schedule
+// privileged hostPath pods there, where they never run.
+func TestEveryDaemonSetAvoidsVirtualNodes(t *testing.T) {
+	want := []any{map[string]any{"matchExpressions": []any{map[string]any{
+		"key": "type", "operator": "NotIn", "values": []any{"virtual-kubelet"},
+	}}}}
+	for _, ds := range daemonSets(t) {
+		got, _, _ := unstructured.NestedSlice(ds.Object, "spec", "template", "spec", "affinity", "nodeAffinity",
+			"requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms")
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("DaemonSet %s: nodeSelectorTerms = %v, want %v", ds.GetName(), got, want)
+		}
+	}
+}
