@@ -2,6 +2,7 @@ package charts
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -34,6 +35,23 @@ func TestEveryDaemonSetAvoidsVirtualNodes(t *testing.T) {
 			"requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms")
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("DaemonSet %s: nodeSelectorTerms = %v, want %v", ds.GetName(), got, want)
+		}
+	}
+}
+
+// The provider never reads the pods' volumes (the driver writes the files), so
+// neither provider DaemonSet mounts the kubelet's pods directory.
+func TestProviderDoesNotMountThePodsDirectory(t *testing.T) {
+	for _, ds := range daemonSets(t) {
+		if ds.GetLabels()["app"] != "secrets-store-provider-azure" {
+			continue
+		}
+		vols, _, _ := unstructured.NestedSlice(ds.Object, "spec", "template", "spec", "volumes")
+		for _, v := range vols {
+			hp, _, _ := unstructured.NestedString(v.(map[string]any), "hostPath", "path")
+			if strings.Contains(strings.ReplaceAll(hp, `\`, "/"), "kubelet/pods") {
+				t.Errorf("DaemonSet %s mounts %s", ds.GetName(), hp)
+			}
 		}
 	}
 }
