@@ -19,7 +19,9 @@ func TestEnableWritesNothingWhenTheServerRejectsAnObject(t *testing.T) {
 	ctx := context.Background()
 	labels := map[string]string{"app": "someone-else"}
 	squatter := &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: ProviderName, Namespace: Namespace},
+		// kvcsi's label: an older add-on's DaemonSet, which enable would
+		// take over (objects without it are refused before any dry-run).
+		ObjectMeta: metav1.ObjectMeta{Name: ProviderName, Namespace: Namespace, Labels: map[string]string{AddonLabel: Name}},
 		Spec: appsv1.DaemonSetSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{

@@ -151,6 +151,20 @@ func (m *Manager) install(ctx context.Context, c Config) error {
 			prune = append(prune, o)
 		}
 	}
+	var live []*unstructured.Unstructured
+	for _, o := range desired {
+		l, err := m.kube.Get(ctx, o)
+		if err != nil {
+			if meta.IsNoMatchError(err) {
+				continue
+			}
+			return err
+		}
+		live = append(live, l)
+	}
+	if found := foreignObjects(live); len(found) > 0 {
+		return foreignError(found)
+	}
 	if err := m.kube.Apply(ctx, desired, true); err != nil {
 		return fmt.Errorf("server-side dry-run failed, nothing was changed: %w", err)
 	}
