@@ -2,7 +2,9 @@
 # areas append to TEST_DEPS what `make test` needs built first.
 SHELL := /bin/bash
 GO ?= go
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The one version of kvcsi: charts/kvcsi/Chart.yaml appVersion. Binaries, image tags, the
+# plain manifests and `kvcsi addon`'s default --image-tag all use it (deploy: TestOneVersion).
+VERSION ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p' charts/kvcsi/Chart.yaml)
 LDFLAGS := -X github.com/kvcsi/kvcsi/internal/buildinfo.Version=$(VERSION)
 BIN := $(CURDIR)/bin
 export PATH := $(HOME)/go/bin:$(PATH)
