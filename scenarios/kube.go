@@ -268,7 +268,8 @@ func (k *Kube) Exec(ctx context.Context, ns, pod, container string, cmd ...strin
 
 // PodMetrics scrapes /metrics on port of the first Running pod matching
 // selector in ns, through the apiserver's pod proxy, so it works on every
-// target without port-forwarding.
+// target without port-forwarding. Per-node counters need PodMetricsOnNode:
+// on N nodes the first pod is the test pod's with probability 1/N.
 func (k *Kube) PodMetrics(ctx context.Context, ns, selector string, port int) (map[string]float64, string, error) {
 	pods, err := k.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
@@ -285,6 +286,63 @@ func (k *Kube) PodMetrics(ctx context.Context, ns, selector string, port int) (m
 		return ParseMetrics(string(raw)), string(raw), nil
 	}
 	return nil, "", fmt.Errorf("no running pod with %s in %s", selector, ns)
+}
+
+// NodeMetrics scrapes /metrics on port of every Running pod matching selector
+// in ns, keyed by the pod's node: a DaemonSet's counters are per node, so a
+// scenario compares the scrapes of the node its test pod runs on.
+func (k *Kube) NodeMetrics(ctx context.Context, ns, selector string, port int) (map[string]map[string]float64, error) {
+	pods, err := k.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]float64{}
+	for _, p := range pods.Items {
+		if p.Status.Phase != corev1.PodRunning || p.Spec.NodeName == "" {
+			continue
+		}
+		raw, err := k.Clientset.CoreV1().Pods(ns).ProxyGet("http", p.Name, fmt.Sprint(port), "metrics", nil).DoRaw(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("scrape %s/%s:%d/metrics: %w", ns, p.Name, port, err)
+		}
+		out[p.Spec.NodeName] = ParseMetrics(string(raw))
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no running pod with %s in %s", selector, ns)
+	}
+	return out, nil
+}
+
+// PodMetricsOnNode scrapes /metrics on port of the Running pod matching
+// selector in ns that runs on node.
+func (k *Kube) PodMetricsOnNode(ctx context.Context, ns, selector, node string, port int) (map[string]float64, string, error) {
+	pods, err := k.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector, FieldSelector: "spec.nodeName=" + node})
+	if err != nil {
+		return nil, "", err
+	}
+	for _, p := range pods.Items {
+		if p.Status.Phase != corev1.PodRunning || p.Spec.NodeName != node {
+			continue
+		}
+		raw, err := k.Clientset.CoreV1().Pods(ns).ProxyGet("http", p.Name, fmt.Sprint(port), "metrics", nil).DoRaw(ctx)
+		if err != nil {
+			return nil, "", fmt.Errorf("scrape %s/%s:%d/metrics: %w", ns, p.Name, port, err)
+		}
+		return ParseMetrics(string(raw)), string(raw), nil
+	}
+	return nil, "", fmt.Errorf("no running pod with %s in %s on node %s", selector, ns, node)
+}
+
+// PodNode is the node a pod is scheduled on.
+func (k *Kube) PodNode(ctx context.Context, ns, name string) (string, error) {
+	p, err := k.Clientset.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return "", err
+	}
+	if p.Spec.NodeName == "" {
+		return "", fmt.Errorf("pod %s/%s is not scheduled", ns, name)
+	}
+	return p.Spec.NodeName, nil
 }
 
 // ParseMetrics reads the Prometheus text format into series → value, where a

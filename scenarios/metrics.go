@@ -32,14 +32,16 @@ var metricsDriver = Scenario{
 	Run: func(ctx context.Context, env *Env) error {
 		k := env.Target.Kube()
 		const app, port = "secrets-store-csi-driver", 8095
-		before, _, err := k.PodMetrics(ctx, "kube-system", "app="+app, port)
+		all, err := k.NodeMetrics(ctx, "kube-system", "app="+app, port)
 		if err != nil {
 			return err
 		}
-		if err := mountForMetrics(ctx, env); err != nil {
+		node, err := mountForMetrics(ctx, env)
+		if err != nil {
 			return err
 		}
-		mounted, raw, err := k.PodMetrics(ctx, "kube-system", "app="+app, port)
+		before := all[node]
+		mounted, raw, err := k.PodMetricsOnNode(ctx, "kube-system", "app="+app, node, port)
 		if err != nil {
 			return err
 		}
@@ -54,7 +56,7 @@ var metricsDriver = Scenario{
 		}
 		// The kubelet unpublishes after the pod object is gone; wait for it.
 		return k.Eventually(ctx, time.Minute, func(ctx context.Context) (bool, error) {
-			after, _, err := k.PodMetrics(ctx, "kube-system", "app="+app, port)
+			after, _, err := k.PodMetricsOnNode(ctx, "kube-system", "app="+app, node, port)
 			if err != nil {
 				return false, err
 			}
@@ -76,14 +78,16 @@ var metricsProvider = Scenario{
 	Run: func(ctx context.Context, env *Env) error {
 		k := env.Target.Kube()
 		const app, port = "secrets-store-provider-azure", 8898
-		before, _, err := k.PodMetrics(ctx, "kube-system", "app="+app, port)
+		all, err := k.NodeMetrics(ctx, "kube-system", "app="+app, port)
 		if err != nil {
 			return err
 		}
-		if err := mountForMetrics(ctx, env); err != nil {
+		node, err := mountForMetrics(ctx, env)
+		if err != nil {
 			return err
 		}
-		after, raw, err := k.PodMetrics(ctx, "kube-system", "app="+app, port)
+		before := all[node]
+		after, raw, err := k.PodMetricsOnNode(ctx, "kube-system", "app="+app, node, port)
 		if err != nil {
 			return err
 		}
@@ -97,12 +101,18 @@ var metricsProvider = Scenario{
 	},
 }
 
-// mountForMetrics starts the documentation's pod with a fresh secret value.
-func mountForMetrics(ctx context.Context, env *Env) error {
+// mountForMetrics starts the documentation's pod with a fresh secret value
+// and returns its node: only that node's driver and provider count the mount
+// (a node whose pod was not yet scraped before compares against zero).
+func mountForMetrics(ctx context.Context, env *Env) (string, error) {
 	if _, err := env.Target.Vault().SetSecret(ctx, "ExampleSecret", uniqueValue("metrics")); err != nil {
-		return err
+		return "", err
 	}
-	return env.startPod(ctx, "busybox-secrets-store-inline", mountSecretYAML)
+	const pod = "busybox-secrets-store-inline"
+	if err := env.startPod(ctx, pod, mountSecretYAML); err != nil {
+		return "", err
+	}
+	return env.Target.Kube().PodNode(ctx, env.Namespace, pod)
 }
 
 // moved checks that counter grew by at least one between two scrapes.

@@ -77,7 +77,7 @@ var securityNoSecretInLogs = Scenario{
 		if !ok {
 			return errorf("target %s cannot show its components' logs (no LeakSources): the scan runs on the local target", env.Target.Name())
 		}
-		if err := mountForMetrics(ctx, env); err != nil {
+		if _, err := mountForMetrics(ctx, env); err != nil {
 			return err
 		}
 		k := env.Target.Kube()
