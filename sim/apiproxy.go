@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -148,6 +150,8 @@ func startAPIProxy(rc *rest.Config) (*apiProxy, error) {
 		},
 		Transport:     rt,
 		FlushInterval: -1,
+		// Watches cancelled at the end of a pass are not errors worth a line.
+		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.counter.add(r)
