@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -26,47 +27,81 @@ var addonEnable = Scenario{
 	},
 }
 
-// waitAddonPods waits until every node runs a Ready driver pod with the
-// documented 3 containers and a Ready provider pod with 1; when wantArg is
-// set, the driver's secrets-store container must also carry that argument (a
-// rolled DaemonSet).
+// waitAddonPods waits until each add-on DaemonSet runs as many Ready pods as
+// it wants (its desiredNumberScheduled: nodes it selects, so Windows, virtual
+// and tainted-away nodes are not counted), the driver's with the documented 3
+// containers and the provider's with 1, and no other; when wantArg is set, the
+// driver's secrets-store container must also carry that argument (a rolled
+// DaemonSet). The timeout grows with the node count (maxUnavailable 1).
 func waitAddonPods(ctx context.Context, k *Kube, wantArg string) error {
 	nodes, err := k.Clientset.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return err
 	}
-	want := map[string]int{"secrets-store-csi-driver": 3, "secrets-store-provider-azure": 1}
-	return k.Eventually(ctx, 3*time.Minute, func(ctx context.Context) (bool, error) {
-		pods, err := k.Clientset.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{
-			LabelSelector: "app in (secrets-store-csi-driver,secrets-store-provider-azure)",
-		})
+	return k.Eventually(ctx, rolloutTimeout(len(nodes.Items)), func(ctx context.Context) (bool, error) {
+		const sel = "app in (secrets-store-csi-driver,secrets-store-provider-azure)"
+		dss, err := k.Clientset.AppsV1().DaemonSets("kube-system").List(ctx, metav1.ListOptions{LabelSelector: sel})
 		if err != nil {
 			return false, err
 		}
-		ready := map[string]int{}
-		for _, p := range pods.Items {
-			app := p.Labels["app"]
-			if len(p.Spec.Containers) != want[app] {
-				return false, errorf("pod %s has %d containers, the documentation shows %d", p.Name, len(p.Spec.Containers), want[app])
-			}
-			if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning || !allReady(p) {
-				continue
-			}
-			if wantArg != "" && app == "secrets-store-csi-driver" && !hasArg(p, wantArg) {
-				continue
-			}
-			ready[app]++
+		pods, err := k.Clientset.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			return false, err
 		}
-		for app := range want {
-			if ready[app] != len(nodes.Items) {
-				return false, errorf("%d of %d nodes run a ready %s pod whose containers never restarted (%s)", ready[app], len(nodes.Items), app, restarts(pods.Items))
-			}
-		}
-		if len(pods.Items) != 2*len(nodes.Items) {
-			return false, errorf("%d add-on pods for %d nodes: a rollout is still going on", len(pods.Items), len(nodes.Items))
+		if err := addonPodsReady(dss.Items, pods.Items, wantArg); err != nil {
+			return false, err
 		}
 		return true, nil
 	})
+}
+
+// rolloutTimeout is how long a DaemonSet rollout may take on n nodes: 3
+// minutes, plus 30 seconds a node beyond 3 (one node at a time).
+func rolloutTimeout(n int) time.Duration {
+	d := 3 * time.Minute
+	if n > 3 {
+		d += time.Duration(n-3) * 30 * time.Second
+	}
+	return d
+}
+
+// addonPodsReady is waitAddonPods' check of one listing.
+func addonPodsReady(dss []appsv1.DaemonSet, pods []corev1.Pod, wantArg string) error {
+	want := map[string]int{"secrets-store-csi-driver": 3, "secrets-store-provider-azure": 1}
+	desired := map[string]int{}
+	for _, ds := range dss {
+		if ds.Status.ObservedGeneration < ds.Generation {
+			return errorf("DaemonSet %s: generation %d not yet observed", ds.Name, ds.Generation)
+		}
+		desired[ds.Labels["app"]] += int(ds.Status.DesiredNumberScheduled)
+	}
+	ready, total := map[string]int{}, map[string]int{}
+	for _, p := range pods {
+		app := p.Labels["app"]
+		if len(p.Spec.Containers) != want[app] {
+			return errorf("pod %s has %d containers, the documentation shows %d", p.Name, len(p.Spec.Containers), want[app])
+		}
+		total[app]++
+		if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning || !allReady(p) {
+			continue
+		}
+		if wantArg != "" && app == "secrets-store-csi-driver" && !hasArg(p, wantArg) {
+			continue
+		}
+		ready[app]++
+	}
+	for _, app := range []string{"secrets-store-csi-driver", "secrets-store-provider-azure"} {
+		if desired[app] == 0 {
+			return errorf("no %s DaemonSet schedules a pod (desiredNumberScheduled 0)", app)
+		}
+		if ready[app] != desired[app] {
+			return errorf("%d of %d wanted %s pods are ready with containers that never restarted (%s)", ready[app], desired[app], app, restarts(pods))
+		}
+		if total[app] != desired[app] {
+			return errorf("%d %s pods for %d wanted: a rollout is still going on", total[app], app, desired[app])
+		}
+	}
+	return nil
 }
 
 // hasArg says whether a container of p runs with the flag setting arg

@@ -72,6 +72,7 @@ func (k *Kube) objects(yaml, ns string) ([]*unstructured.Unstructured, []dynamic
 			continue
 		}
 		u := &unstructured.Unstructured{Object: raw}
+		linuxOnly(u)
 		gvk := u.GroupVersionKind()
 		m, err := k.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 		if err != nil {
@@ -91,6 +92,31 @@ func (k *Kube) objects(yaml, ns string) ([]*unstructured.Unstructured, []dynamic
 		ris = append(ris, ri)
 	}
 	return objs, ris, nil
+}
+
+// linuxOnly gives a pod (or a workload's pod template) nodeSelector
+// kubernetes.io/os: linux unless it selects an OS itself: the scenarios' pods
+// are Linux busybox pods, and a cluster with Windows node pools must not
+// schedule them there.
+func linuxOnly(u *unstructured.Unstructured) {
+	var path []string
+	switch u.GetKind() {
+	case "Pod":
+		path = []string{"spec", "nodeSelector"}
+	case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job":
+		path = []string{"spec", "template", "spec", "nodeSelector"}
+	default:
+		return
+	}
+	sel, _, _ := unstructured.NestedStringMap(u.Object, path...)
+	if sel == nil {
+		sel = map[string]string{}
+	}
+	if _, ok := sel["kubernetes.io/os"]; ok {
+		return
+	}
+	sel["kubernetes.io/os"] = "linux"
+	_ = unstructured.SetNestedStringMap(u.Object, sel, path...)
 }
 
 // Apply server-side applies every object of yaml; namespaced objects without

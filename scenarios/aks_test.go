@@ -1,0 +1,96 @@
+package scenarios
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+func fakeAddonDS(app string, desired int32) appsv1.DaemonSet {
+	return appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: app, Labels: map[string]string{"app": app}, Generation: 1},
+		Status:     appsv1.DaemonSetStatus{ObservedGeneration: 1, DesiredNumberScheduled: desired},
+	}
+}
+
+func fakeAddonPod(app string, i, containers int) corev1.Pod {
+	p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", app, i), Labels: map[string]string{"app": app}}}
+	p.Status.Phase = corev1.PodRunning
+	for c := 0; c < containers; c++ {
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: fmt.Sprint(c)})
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Ready: true})
+	}
+	return p
+}
+
+// Three nodes, one of them an ACI virtual node (or a Windows node) the
+// DaemonSets do not select: two pods each is complete; the node count is not
+// what addon/enable waits for.
+func TestAddonPodsCountAgainstDesiredNumberScheduled(t *testing.T) {
+	dss := []appsv1.DaemonSet{fakeAddonDS("secrets-store-csi-driver", 2), fakeAddonDS("secrets-store-provider-azure", 2)}
+	pods := []corev1.Pod{
+		fakeAddonPod("secrets-store-csi-driver", 0, 3), fakeAddonPod("secrets-store-csi-driver", 1, 3),
+		fakeAddonPod("secrets-store-provider-azure", 0, 1), fakeAddonPod("secrets-store-provider-azure", 1, 1),
+	}
+	if err := addonPodsReady(dss, pods, ""); err != nil {
+		t.Fatalf("2 of 2 desired pods each: %v", err)
+	}
+	if err := addonPodsReady(dss, pods[:3], ""); err == nil || !strings.Contains(err.Error(), "1 of 2 wanted secrets-store-provider-azure") {
+		t.Errorf("one provider pod missing: err = %v", err)
+	}
+	extra := append(append([]corev1.Pod{}, pods...), fakeAddonPod("secrets-store-csi-driver", 2, 3))
+	extra[4].Status.Phase = corev1.PodPending
+	if err := addonPodsReady(dss, extra, ""); err == nil || !strings.Contains(err.Error(), "rollout is still going on") {
+		t.Errorf("an extra driver pod (rollout): err = %v", err)
+	}
+	stale := append([]appsv1.DaemonSet{}, dss...)
+	stale[0].Generation = 2
+	if err := addonPodsReady(stale, pods, ""); err == nil || !strings.Contains(err.Error(), "not yet observed") {
+		t.Errorf("unobserved generation: err = %v", err)
+	}
+	// Windows DaemonSets add to the same app's count.
+	win := append(append([]appsv1.DaemonSet{}, dss...), fakeAddonDS("secrets-store-csi-driver", 1))
+	if err := addonPodsReady(win, pods, ""); err == nil {
+		t.Error("a Windows driver DaemonSet wanting a pod that does not exist passed")
+	}
+}
+
+func TestRolloutTimeoutScalesWithNodes(t *testing.T) {
+	for n, want := range map[int]time.Duration{1: 3 * time.Minute, 3: 3 * time.Minute, 10: 6*time.Minute + 30*time.Second, 50: 26*time.Minute + 30*time.Second} {
+		if got := rolloutTimeout(n); got != want {
+			t.Errorf("rolloutTimeout(%d) = %v, want %v", n, got, want)
+		}
+	}
+}
+
+// Scenario pods go to Linux nodes only, unless they select an OS themselves.
+func TestScenarioPodsSelectLinux(t *testing.T) {
+	pod := &unstructured.Unstructured{Object: map[string]any{"kind": "Pod", "spec": map[string]any{}}}
+	linuxOnly(pod)
+	if got, _, _ := unstructured.NestedString(pod.Object, "spec", "nodeSelector", "kubernetes.io/os"); got != "linux" {
+		t.Errorf("Pod nodeSelector kubernetes.io/os = %q", got)
+	}
+	dep := &unstructured.Unstructured{Object: map[string]any{"kind": "Deployment", "spec": map[string]any{"template": map[string]any{"spec": map[string]any{
+		"nodeSelector": map[string]any{"pool": "a"}}}}}}
+	linuxOnly(dep)
+	sel, _, _ := unstructured.NestedStringMap(dep.Object, "spec", "template", "spec", "nodeSelector")
+	if sel["kubernetes.io/os"] != "linux" || sel["pool"] != "a" {
+		t.Errorf("Deployment nodeSelector = %v", sel)
+	}
+	win := &unstructured.Unstructured{Object: map[string]any{"kind": "Pod", "spec": map[string]any{"nodeSelector": map[string]any{"kubernetes.io/os": "windows"}}}}
+	linuxOnly(win)
+	if got, _, _ := unstructured.NestedString(win.Object, "spec", "nodeSelector", "kubernetes.io/os"); got != "windows" {
+		t.Errorf("an explicit OS was overridden: %q", got)
+	}
+	cm := &unstructured.Unstructured{Object: map[string]any{"kind": "ConfigMap"}}
+	linuxOnly(cm)
+	if _, ok := cm.Object["spec"]; ok {
+		t.Error("a ConfigMap got a spec")
+	}
+}
