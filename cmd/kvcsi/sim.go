@@ -89,6 +89,9 @@ func simRun(ctx context.Context, args []string) error {
 				*pair[0] = *pair[1]
 			}
 		}
+		if !set["identity-mode"] && so.IdentityMode != "" {
+			o.IdentityMode = so.IdentityMode
+		}
 		o.Scenario = s.Name
 	}
 	o.Progress = os.Stdout
