@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // recipeVersion changes whenever the layout of the images changes, so that
@@ -174,11 +175,17 @@ func (o *Options) assemble(s spec, ref string, c content) (v1.Image, error) {
 	if c.caBundle != nil {
 		t.file(caBundlePathInImage, 0o644, c.caBundle)
 	}
-	layer, err := t.layer()
+	base := empty.Image
+	var layerOpts []tarball.LayerOption
+	if o.oci {
+		base = mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+		layerOpts = append(layerOpts, tarball.WithMediaType(types.OCILayer))
+	}
+	layer, err := t.layer(layerOpts...)
 	if err != nil {
 		return nil, err
 	}
-	img, err := mutate.Append(empty.Image, mutate.Addendum{
+	img, err := mutate.Append(base, mutate.Addendum{
 		Layer:   layer,
 		History: v1.History{CreatedBy: recipeVersion + " " + s.name, Created: v1.Time{Time: epoch}},
 	})

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kvcsi/kvcsi/internal/buildinfo"
 )
@@ -60,6 +61,15 @@ type Options struct {
 	CABundlePath string
 	// Logf receives progress lines. Default: discarded.
 	Logf func(format string, args ...any)
+	// Platforms, when set, builds every image for each of these linux
+	// architectures ("amd64", "arm64", or "linux/arm64"), cross-compiled with
+	// CGO_ENABLED=0, and returns each as an OCI image index in Image.Index
+	// (OCI media types) instead of writing a tarball; Push uploads them.
+	// GOARCH and Binaries do not apply, and busybox (the host's binary) is
+	// skipped unless asked for with Only, which is then an error.
+	Platforms []string
+
+	oci bool // OCI media types (set for Platforms)
 }
 
 // Image is one built image tarball.
@@ -79,6 +89,9 @@ type Image struct {
 	// Cached is true when the tarball from an earlier build was kept because
 	// none of its inputs changed.
 	Cached bool `json:"-"`
+	// Index is the multi-platform image when Options.Platforms is set (Path
+	// is then empty and Digest is the index's digest).
+	Index v1.ImageIndex `json:"-"`
 }
 
 // MissingSourceError reports images whose ./cmd/<name> is not in the tree
@@ -119,6 +132,9 @@ func Build(ctx context.Context, o Options) ([]Image, error) {
 
 	for _, m := range missing {
 		o.Logf("images: skipping %s: ./cmd/%s is not in this tree yet", m, m)
+	}
+	if len(o.Platforms) > 0 {
+		return o.buildIndexes(ctx, specs)
 	}
 	bins, err := o.binaries(ctx, specs)
 	if err != nil {
@@ -163,6 +179,9 @@ func (o *Options) complete() error {
 		if !ok || !s.goBinary() {
 			return fmt.Errorf("images: Binaries: %q is not an image built from a Go binary; known: %s", n, strings.Join(goNames(), ", "))
 		}
+	}
+	if err := o.completePlatforms(); err != nil {
+		return err
 	}
 	if o.RepoRoot == "" {
 		root, err := findRepoRoot()

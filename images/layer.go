@@ -110,12 +110,12 @@ func (t *fileTree) tar() ([]byte, error) {
 }
 
 // layer turns the tree into a gzip-compressed image layer.
-func (t *fileTree) layer() (v1.Layer, error) {
+func (t *fileTree) layer(opts ...tarball.LayerOption) (v1.Layer, error) {
 	raw, err := t.tar()
 	if err != nil {
 		return nil, err
 	}
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(raw)), nil
-	}, tarball.WithCompressedCaching)
+	}, append([]tarball.LayerOption{tarball.WithCompressedCaching}, opts...)...)
 }

@@ -16,3 +16,11 @@ images-kind-load: ## build the images and `kind load image-archive` each into $(
 	  echo "kind load image-archive $$t --name $(KIND_CLUSTER_NAME)"; \
 	  $(KIND) load image-archive "$$t" --name '$(KIND_CLUSTER_NAME)'; \
 	done
+
+# REGISTRY is host[:port]/path, e.g. myacr.azurecr.io/kvcsi (docs/deploy.md#deploy-to-aks).
+REGISTRY ?=
+
+.PHONY: images-push
+images-push: ## build the linux/amd64+arm64 images and push them and the Helm chart to $(REGISTRY) (IMAGES=... picks some)
+	@test -n '$(REGISTRY)' || { echo 'images-push: set REGISTRY=<host>/<path>, e.g. make images-push REGISTRY=myacr.azurecr.io/kvcsi' >&2; exit 2; }
+	$(GO) run ./cmd/kvcsi images push --registry '$(REGISTRY)' --version '$(VERSION)' --out '$(IMAGES_DIR)' $(if $(IMAGES),--only '$(IMAGES)')
