@@ -370,19 +370,7 @@ func (f *Fetcher) versions(ctx context.Context, t Target, typ, name string) ([]s
 	if err != nil {
 		return nil, err
 	}
-	// Newest first. Created has one-second resolution, so versions made in
-	// the same second tie; the listing order is then the only signal left,
-	// and the later-listed version of a tie is taken as the newer (the
-	// emulator lists oldest first; an assumption for the real service).
-	for i := range vs {
-		vs[i].pos = i
-	}
-	sort.Slice(vs, func(i, j int) bool {
-		if !vs[i].created.Equal(vs[j].created) {
-			return vs[i].created.After(vs[j].created)
-		}
-		return vs[i].pos > vs[j].pos
-	})
+	sortNewestFirst(vs)
 	var out []string
 	for _, v := range vs {
 		if v.enabled && v.version != "" {
@@ -390,6 +378,25 @@ func (f *Fetcher) versions(ctx context.Context, t Target, typ, name string) ([]s
 		}
 	}
 	return out, nil
+}
+
+// sortNewestFirst orders a version listing newest first: by created,
+// descending. Created has one-second resolution, so versions made in the same
+// second tie; the listing order is then the only signal left, and of a tie
+// the version listed later is taken as the newer (the emulator lists oldest
+// first; for the real service an assumption: docs/provider.md says so and
+// the aks scenarios space versions more than a second apart). A version
+// without created sorts last.
+func sortNewestFirst(vs []versionInfo) {
+	for i := range vs {
+		vs[i].pos = i
+	}
+	sort.SliceStable(vs, func(i, j int) bool {
+		if !vs[i].created.Equal(vs[j].created) {
+			return vs[i].created.After(vs[j].created)
+		}
+		return vs[i].pos > vs[j].pos
+	})
 }
 
 type versionInfo struct {

@@ -23,9 +23,9 @@ import (
 var AKSEnv = []struct{ Name, Placeholder, Meaning string }{
 	{"KVCSI_AKS_KEYVAULT_NAME", "keyvault-name", "the Key Vault the scenarios read and rotate"},
 	{"AZURE_TENANT_ID", "tenant-id", "the vault's tenant"},
-	{"KVCSI_AKS_CLIENT_ID", scenarios.IdentityClientID, "client ID of the add-on identity azureKeyvaultSecretsProvider (get on secrets, keys, certificates)"},
+	{"KVCSI_AKS_CLIENT_ID", scenarios.IdentityClientID, "client ID of the identity the nodes use for the vault (get and list on secrets, keys, certificates)"},
 	{"KVCSI_AKS_WORKLOAD_CLIENT_ID", scenarios.IdentityWorkloadClientID, "client ID federated with system:serviceaccount:kvcsi-identity-workload-identity:workload-identity-sa"},
-	{"KVCSI_AKS_SP_CLIENT_ID", scenarios.IdentitySPClientID, "a service principal with get access"},
+	{"KVCSI_AKS_SP_CLIENT_ID", scenarios.IdentitySPClientID, "a service principal with get and list access"},
 	{"KVCSI_AKS_SP_CLIENT_SECRET", scenarios.IdentitySPClientSecret, "its client secret"},
 	{"KVCSI_AKS_NO_ACCESS_CLIENT_ID", scenarios.IdentityNoAccessClientID, "a user-assigned identity assigned to the nodes without access to the vault"},
 }
