@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -44,7 +45,7 @@ func TestSmallSim(t *testing.T) {
 				Workload: w, Nodes: 5, Pods: 100, Objects: 3, Classes: 2, Identities: 2, IdentityMode: ServicePrincipal,
 				RotationInterval: 10 * time.Second, SyncPeriod: 20 * time.Second, ChurnCycles: 2,
 				RunDir: t.TempDir(), OutDir: t.TempDir(), Timeout: 5 * time.Minute,
-				Progress: testWriter{t},
+				Progress: &testWriter{t: t},
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -56,6 +57,20 @@ func TestSmallSim(t *testing.T) {
 	}
 }
 
-type testWriter struct{ t *testing.T }
+// testWriter logs whole lines (the summary table is written in pieces).
+type testWriter struct {
+	t   *testing.T
+	buf []byte
+}
 
-func (w testWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
+func (w *testWriter) Write(b []byte) (int, error) {
+	w.buf = append(w.buf, b...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		w.t.Log(string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+	}
+}
