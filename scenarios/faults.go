@@ -9,11 +9,17 @@ import (
 
 // faultScenarios is this file's group of the catalogue (see catalogue.go):
 // the failures a node meets in production (issue 15), each with its
-// figures in the report.
-var faultScenarios = []Scenario{
+// figures in the report. A scenario joins it once it passed on the local
+// target twice; until then it is in faultCandidates, which
+// TestFaultsCatalogue (scenarios/target/local) runs.
+var faultScenarios = []Scenario{}
+
+// faultCandidates are the faults/ scenarios written but not yet proven on
+// the local target (CI runs only the catalogue).
+var faultCandidates = []Scenario{
+	faultsTornReads,
 	faultsProviderCrash,
 	faultsThrottlingStorm,
-	faultsTornReads,
 	faultsAPIServerOutage,
 	faultsKubeletRestart,
 	faultsTargetUnmounted,
@@ -21,6 +27,11 @@ var faultScenarios = []Scenario{
 	faultsErrorsAndLatency,
 	faultsEmulatorRestart,
 	faultsPartialFailure,
+}
+
+// FaultScenarios returns the faults/ group and its candidates, in order.
+func FaultScenarios() []Scenario {
+	return append(append([]Scenario(nil), faultScenarios...), faultCandidates...)
 }
 
 // FaultTarget is what a target offers the faults/ scenarios: control of the

@@ -57,8 +57,11 @@ func TestFaultsGroupRegistered(t *testing.T) {
 			disable = i
 		}
 	}
-	if first < 0 || len(faultScenarios) == 0 {
-		t.Fatal("no faults/ scenario in the catalogue")
+	if first < 0 {
+		if len(faultScenarios) > 0 {
+			t.Fatal("the faults/ group is not in the catalogue")
+		}
+		return
 	}
 	if disable >= 0 && last > disable {
 		t.Errorf("faults/ scenarios run after addon/disable")

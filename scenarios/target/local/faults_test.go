@@ -3,9 +3,9 @@ package local
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -15,13 +15,13 @@ import (
 	"github.com/kvcsi/kvcsi/scenarios"
 )
 
-// TestFaultsCatalogue runs the faults/ group alone (`make run
-// RUN='^(addon/enable|faults/)'` does the same through the CLI), printing
-// the table with each scenario's figures.
+// TestFaultsCatalogue runs the faults/ group and its candidates not yet in
+// the catalogue (scenarios.FaultScenarios), printing the table with each
+// scenario's figures.
 func TestFaultsCatalogue(t *testing.T) {
 	tg := needTarget(t)
 	ensureAddon(t, tg)
-	results := scenarios.Run(context.Background(), tg, scenarios.Options{Scenarios: scenarios.Select(regexp.MustCompile(`^faults/`)), Progress: logWriter{t}})
+	results := scenarios.Run(context.Background(), tg, scenarios.Options{Scenarios: scenarios.FaultScenarios(), Progress: logWriter{t}})
 	var b strings.Builder
 	_ = scenarios.WriteTable(&b, results)
 	t.Log("\n" + b.String())
@@ -41,7 +41,20 @@ func TestTornReadsFailWithNonAtomicWriter(t *testing.T) {
 	ensureAddon(t, tg)
 	setDriverEnv(t, tg, atomicwriter.BreakNonAtomicEnv, "1")
 	defer setDriverEnv(t, tg, atomicwriter.BreakNonAtomicEnv, "")
-	runExpectingFailure(t, tg, "faults/torn-reads", "torn reads:")
+	var torn scenarios.Scenario
+	for _, sc := range scenarios.FaultScenarios() {
+		if sc.Name == "faults/torn-reads" {
+			torn = sc
+		}
+	}
+	r := scenarios.Run(context.Background(), tg, scenarios.Options{Scenarios: []scenarios.Scenario{torn}, Progress: logWriter{t}, Timeout: 4 * time.Minute})[0]
+	if r.Err == nil {
+		t.Fatalf("faults/torn-reads passed with a non-atomic writer (figures: %s)", r.Figures)
+	}
+	if !strings.Contains(r.Err.Error(), "torn reads:") {
+		t.Fatalf("faults/torn-reads failed, but not for torn reads: %v", r.Err)
+	}
+	t.Logf("faults/torn-reads failed as it must: %v (figures: %s)", r.Err, r.Figures)
 }
 
 // setDriverEnv sets (value "") or removes one environment variable of the
