@@ -1,8 +1,12 @@
 package images
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -211,6 +215,9 @@ func PushChart(ctx context.Context, registryPath, version string) (Pushed, error
 	if err != nil {
 		return Pushed{}, err
 	}
+	if data, err = normalizeTgz(data); err != nil {
+		return Pushed{}, fmt.Errorf("images: package chart: %w", err)
+	}
 	client, err := NewHelmRegistryClient(registryPath)
 	if err != nil {
 		return Pushed{}, err
@@ -224,6 +231,44 @@ func PushChart(ctx context.Context, registryPath, version string) (Pushed, error
 		return Pushed{}, fmt.Errorf("images: push chart %s: %w", ref, err)
 	}
 	return Pushed{Name: "chart/kvcsi", Ref: ref, Digest: res.Manifest.Digest}, nil
+}
+
+// normalizeTgz rewrites a chart archive with every time set to the epoch
+// (chartutil.Save stamps the current time into the tar headers and the gzip
+// header), so that the same chart gives the same digest and pushing it again
+// uploads nothing.
+func normalizeTgz(data []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	tr := tar.NewReader(zr)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		hdr.ModTime, hdr.AccessTime, hdr.ChangeTime = epoch, time.Time{}, time.Time{}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // NewHelmRegistryClient is Helm's registry client as `helm push` and `helm
