@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kvcsi/kvcsi/provider/cloudenv"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -51,6 +52,9 @@ type Config struct {
 	ProviderCABundle    string      `json:"providerCABundle,omitempty"`
 	ProviderHostAliases []HostAlias `json:"providerHostAliases,omitempty"`
 	ProviderExtraArgs   []string    `json:"providerExtraArgs,omitempty"`
+	// CloudName is the provider's --cloud-name (AzurePublicCloud when
+	// empty): the vault and login hosts of sovereign clouds.
+	CloudName string `json:"cloudName,omitempty"`
 	// EnableSecretSyncController installs the secrets-store-sync-controller
 	// Deployment (SecretSync objects, docs/secretsync.md). It polls at
 	// RotationPollInterval when rotation is on, else at its own 12h default.
@@ -99,6 +103,11 @@ func (c Config) Validate() error {
 			if msgs := validation.IsDNS1123Subdomain(n); len(msgs) > 0 {
 				errs = append(errs, fmt.Errorf("--provider-host-alias: hostname %q is not a DNS name: %s", n, strings.Join(msgs, "; ")))
 			}
+		}
+	}
+	if c.CloudName != "" && !cloudenv.IsStack(c.CloudName) {
+		if _, err := cloudenv.Lookup(c.CloudName, ""); err != nil {
+			errs = append(errs, fmt.Errorf("--cloud-name %q is not a known cloud: use AzurePublicCloud, AzureUSGovernmentCloud, AzureChinaCloud, AzureGermanCloud or AzureStackCloud", c.CloudName))
 		}
 	}
 	for _, a := range c.ProviderExtraArgs {
@@ -206,6 +215,7 @@ func (c Config) Values() map[string]any {
 			"caBundle":    c.ProviderCABundle,
 			"hostAliases": aliases,
 			"extraArgs":   extra,
+			"cloudName":   c.CloudName,
 		},
 	}
 }

@@ -200,6 +200,7 @@ type configFlags struct {
 	hostAliases  multiFlag
 	extraArgs    multiFlag
 	syncCtl      bool
+	cloudName    string
 }
 
 func bindConfigFlags(fs *flag.FlagSet, tag string) *configFlags {
@@ -214,6 +215,7 @@ func bindConfigFlags(fs *flag.FlagSet, tag string) *configFlags {
 	fs.Var(&f.hostAliases, "provider-host-alias", "`IP=host1,host2` host alias for the provider pods (repeatable)")
 	fs.Var(&f.extraArgs, "provider-extra-arg", "extra provider `--flag=value` (repeatable)")
 	fs.BoolVar(&f.syncCtl, "enable-secret-sync-controller", false, "install the secrets-store-sync-controller (SecretSync objects synced without a pod; polls at --rotation-poll-interval when rotation is on, else 12h)")
+	fs.StringVar(&f.cloudName, "cloud-name", "", "the provider's --cloud-name: AzurePublicCloud (default), AzureUSGovernmentCloud, AzureChinaCloud, AzureGermanCloud, AzureStackCloud")
 	return f
 }
 
@@ -259,6 +261,9 @@ func (f *configFlags) applyTo(c *addon.Config, set map[string]bool) error {
 	}
 	if set["enable-secret-sync-controller"] {
 		c.EnableSecretSyncController = f.syncCtl
+	}
+	if set["cloud-name"] {
+		c.CloudName = f.cloudName
 	}
 	if set["provider-extra-arg"] {
 		c.ProviderExtraArgs = append([]string(nil), f.extraArgs...)

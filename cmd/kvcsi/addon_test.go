@@ -70,6 +70,7 @@ func TestBadFlagsFailBeforeConnecting(t *testing.T) {
 		{[]string{"enable", "--provider-host-alias", "10.0.0.1"}, "use IP=host1,host2"},
 		{[]string{"enable", "--provider-ca-bundle", filepath.Join(dir, "missing.pem")}, "--provider-ca-bundle"},
 		{[]string{"enable", "--provider-ca-bundle", keyFile}, "only CERTIFICATE blocks"},
+		{[]string{"enable", "--cloud-name", "AzureMoonCloud"}, "--cloud-name \"AzureMoonCloud\" is not a known cloud"},
 		{[]string{"enable", "--no-such-flag"}, "flag provided but not defined"},
 		{[]string{"enable", "extra"}, "unexpected argument"},
 		{[]string{"frobnicate"}, "unknown addon command \"frobnicate\""},
