@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"sort"
 	"strings"
 	"sync"
 
@@ -48,15 +47,6 @@ func diffCounts(a, b map[string]int64) map[string]int64 {
 		}
 	}
 	return out
-}
-
-func sortedKeys(m map[string]int64) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 func total(m map[string]int64) (n int64) {
