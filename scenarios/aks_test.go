@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -92,5 +93,41 @@ func TestScenarioPodsSelectLinux(t *testing.T) {
 	linuxOnly(cm)
 	if _, ok := cm.Object["spec"]; ok {
 		t.Error("a ConfigMap got a spec")
+	}
+}
+
+type prereqTarget struct {
+	Target
+	missing map[string]string
+}
+
+func (p prereqTarget) MissingPrerequisite(s string) string { return p.missing[s] }
+
+// A scenario whose prerequisite is missing is reported SKIP with the reason,
+// never PASS, and does not count as failed.
+func TestMissingPrerequisiteIsReportedAsSkipped(t *testing.T) {
+	ran := false
+	sc := Scenario{Name: "identity/pod-identity", Run: func(context.Context, *Env) error { ran = true; return nil }}
+	var progress strings.Builder
+	res := Run(context.Background(), prereqTarget{missing: map[string]string{sc.Name: "aks target: set KVCSI_AKS_POD_IDENTITY"}},
+		Options{Scenarios: []Scenario{sc}, Progress: &progress})
+	if ran {
+		t.Fatal("the scenario ran although its prerequisite is missing")
+	}
+	if len(res) != 1 || !res[0].Skipped() || res[0].Err.Error() != "skipped: aks target: set KVCSI_AKS_POD_IDENTITY" {
+		t.Fatalf("result = %+v", res)
+	}
+	if Failed(res) != 0 || Skipped(res) != 1 {
+		t.Errorf("Failed = %d, Skipped = %d", Failed(res), Skipped(res))
+	}
+	if !strings.Contains(progress.String(), "--- SKIP  identity/pod-identity") {
+		t.Errorf("progress:\n%s", progress.String())
+	}
+	var table strings.Builder
+	if err := WriteTable(&table, res); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "SKIP (aks target: set KVCSI_AKS_POD_IDENTITY)") || !strings.Contains(table.String(), "0/1 passed, 1 skipped") {
+		t.Errorf("table:\n%s", table.String())
 	}
 }

@@ -12,7 +12,7 @@ import (
 func Failed(results []Result) int {
 	n := 0
 	for _, r := range results {
-		if !r.Passed() {
+		if !r.Passed() && !r.Skipped() {
 			n++
 		}
 	}
@@ -29,7 +29,7 @@ func WriteTable(w io.Writer, results []Result) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Scenario.Name, verdict(r), r.Duration, r.Figures, r.Scenario.Section)
 		total += r.Duration
 	}
-	fmt.Fprintf(tw, "\t%d/%d passed\t%s\t\t\n", len(results)-Failed(results), len(results), total.Round(time.Second))
+	fmt.Fprintf(tw, "\t%d/%d passed%s\t%s\t\t\n", len(results)-Failed(results)-Skipped(results), len(results), skippedNote(results), total.Round(time.Second))
 	return tw.Flush()
 }
 
@@ -38,7 +38,7 @@ func WriteTable(w io.Writer, results []Result) error {
 func WriteMarkdown(w io.Writer, target string, results []Result) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# kvcsi behaviour report (target %s)\n\n", target)
-	fmt.Fprintf(&b, "%d of %d behaviours hold.\n\n", len(results)-Failed(results), len(results))
+	fmt.Fprintf(&b, "%d of %d behaviours hold%s.\n\n", len(results)-Failed(results)-Skipped(results), len(results), skippedNote(results))
 	b.WriteString("| Behaviour | Result | Duration | Figures | Documentation section | Implemented by |\n|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		fmt.Fprintf(&b, "| `%s` — %s | %s | %s | %s | %s | %s |\n", r.Scenario.Name, mdEscape(r.Scenario.Summary),
@@ -47,7 +47,7 @@ func WriteMarkdown(w io.Writer, target string, results []Result) error {
 	if Failed(results) > 0 {
 		b.WriteString("\n## Failures\n")
 		for _, r := range results {
-			if !r.Passed() {
+			if !r.Passed() && !r.Skipped() {
 				fmt.Fprintf(&b, "\n### `%s`\n\n```\n%s\n```\n", r.Scenario.Name, r.Err)
 			}
 		}
@@ -56,7 +56,18 @@ func WriteMarkdown(w io.Writer, target string, results []Result) error {
 	return err
 }
 
+// skippedNote is ", N skipped" when any scenario was skipped.
+func skippedNote(results []Result) string {
+	if n := Skipped(results); n > 0 {
+		return fmt.Sprintf(", %d skipped", n)
+	}
+	return ""
+}
+
 func verdict(r Result) string {
+	if r.Skipped() {
+		return "SKIP (" + strings.TrimPrefix(r.Err.Error(), "skipped: ") + ")"
+	}
 	if r.Passed() {
 		return "PASS"
 	}

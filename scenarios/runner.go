@@ -55,10 +55,17 @@ func Run(ctx context.Context, target Target, opts Options) []Result {
 		fmt.Fprintf(opts.Progress, "=== RUN   [%d/%d] %s — %s\n", i+1, len(list), sc.Name, sc.Summary)
 		start := time.Now()
 		var figures string
-		err := runOne(ctx, target, sc, opts, &figures)
+		var err error
+		if missing := missingPrerequisite(target, sc.Name); missing != "" {
+			err = skipf("%s", missing)
+		} else {
+			err = runOne(ctx, target, sc, opts, &figures)
+		}
 		r := Result{Scenario: sc, Err: err, Duration: time.Since(start).Round(100 * time.Millisecond), Figures: figures}
 		results = append(results, r)
-		if err != nil {
+		if r.Skipped() {
+			fmt.Fprintf(opts.Progress, "--- SKIP  %s (%s)\n    %s\n", sc.Name, r.Duration, indent(err.Error()))
+		} else if err != nil {
 			fmt.Fprintf(opts.Progress, "--- FAIL  %s (%s)\n    %s\n", sc.Name, r.Duration, indent(err.Error()))
 		} else {
 			fmt.Fprintf(opts.Progress, "--- PASS  %s (%s)\n", sc.Name, r.Duration)

@@ -18,6 +18,10 @@ import (
 // Base implements scenarios.Target.
 type Base struct {
 	TargetName string
+	// Missing maps a scenario name to what the target lacks for it (e.g. an
+	// identity the operator did not declare); the runner reports those
+	// scenarios `skipped: <what is missing>`.
+	Missing    map[string]string
 	KubeClient *scenarios.Kube
 	VaultImpl  scenarios.Vault
 	IDs        map[string]string
@@ -33,10 +37,13 @@ type Base struct {
 
 var _ scenarios.Target = (*Base)(nil)
 
-func (b *Base) Name() string                  { return b.TargetName }
-func (b *Base) Kube() *scenarios.Kube         { return b.KubeClient }
-func (b *Base) Vault() scenarios.Vault        { return b.VaultImpl }
-func (b *Base) Identities() map[string]string { return b.IDs }
+func (b *Base) Name() string { return b.TargetName }
+
+// MissingPrerequisite implements scenarios.PrerequisiteTarget.
+func (b *Base) MissingPrerequisite(scenario string) string { return b.Missing[scenario] }
+func (b *Base) Kube() *scenarios.Kube                      { return b.KubeClient }
+func (b *Base) Vault() scenarios.Vault                     { return b.VaultImpl }
+func (b *Base) Identities() map[string]string              { return b.IDs }
 
 // Addon makes the add-on manager calls `kvcsi addon <cmd>` makes, with the
 // target's settings for enable and update.
