@@ -1,8 +1,12 @@
 package secretsynccontroller_test
 
 import (
+	"context"
 	"strings"
 	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kvcsi/kvcsi/charts"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -49,6 +53,14 @@ func TestChartSyncControllerDeployment(t *testing.T) {
 	if len(cs) != 2 {
 		t.Fatalf("containers %d, want the manager and the provider sidecar", len(cs))
 	}
+	for _, c := range cs {
+		ports, _, _ := unstructured.NestedSlice(c.(map[string]any), "ports")
+		for _, p := range ports {
+			if n, _ := p.(map[string]any)["name"].(string); len(n) > 15 {
+				t.Errorf("port name %q is longer than the 15 characters the apiserver accepts", n)
+			}
+		}
+	}
 	args := strings.Join(toStrings(cs[0].(map[string]any)["args"]), " ")
 	for _, want := range []string{"--provider-volume=/provider", "--token-request-audience=api://AzureADTokenExchange", "--rotation-poll-interval=10s", "--leader-elect"} {
 		if !strings.Contains(args, want) {
@@ -71,4 +83,23 @@ func toStrings(v any) []string {
 		out = append(out, x.(string))
 	}
 	return out
+}
+
+// TestChartSyncControllerDeploymentDryRun: the real kube-apiserver accepts
+// the rendered Deployment, with the add-on's CA bundle and host aliases.
+func TestChartSyncControllerDeploymentDryRun(t *testing.T) {
+	w := newWorld(t)
+	objs := renderSync(t, map[string]any{"syncController": map[string]any{"enabled": true},
+		"provider": map[string]any{"hostAliases": []any{map[string]any{"ip": "198.18.0.1", "hostnames": []any{"kv.vault.azure.net"}}}}})
+	for _, o := range objs {
+		if o.GetKind() != "Deployment" || o.GetName() != "secrets-store-sync-controller" {
+			continue
+		}
+		gvr := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+		if _, err := w.dyn.Resource(gvr).Namespace("kube-system").Create(context.Background(), o, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+			t.Fatalf("the apiserver refuses the Deployment: %v", err)
+		}
+		return
+	}
+	t.Fatal("no Deployment rendered")
 }
