@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"software.sslmate.com/src/go-pkcs12"
 )
 
 func fakeAddonDS(app string, desired int32) appsv1.DaemonSet {
@@ -129,5 +131,23 @@ func TestMissingPrerequisiteIsReportedAsSkipped(t *testing.T) {
 	}
 	if !strings.Contains(table.String(), "SKIP (aks target: set KVCSI_AKS_POD_IDENTITY)") || !strings.Contains(table.String(), "0/1 passed, 1 skipped") {
 		t.Errorf("table:\n%s", table.String())
+	}
+}
+
+// The PKCS#12 files the harness imports (into the emulator and a real Key
+// Vault alike) use legacy-compatible encryption: 3DES-encrypted key bags
+// (OID 1.2.840.113549.1.12.1.3), not PBES2/AES.
+func TestImportedPFXUsesLegacyEncryption(t *testing.T) {
+	ch, err := newChain("legacy.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pbeSHA1And3DES := []byte{0x06, 0x0a, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x0c, 0x01, 0x03}
+	pbes2 := []byte{0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0d}
+	if !bytes.Contains(ch.PFX, pbeSHA1And3DES) || bytes.Contains(ch.PFX, pbes2) {
+		t.Error("the PFX is not 3DES-encrypted (or uses PBES2)")
+	}
+	if _, _, _, err := pkcs12.DecodeChain(ch.PFX, ch.Password); err != nil {
+		t.Errorf("decode: %v", err)
 	}
 }

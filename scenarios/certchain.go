@@ -68,7 +68,10 @@ func newChain(cn string) (*chain, error) {
 	}
 	leaf, _ := x509.ParseCertificate(leafDER)
 	const password = "kvcsi-scenario"
-	pfx, err := pkcs12.Modern.Encode(leafKey, leaf, []*x509.Certificate{inter, root}, password)
+	// Legacy-compatible encryption (3DES, SHA-1 MAC), as `openssl pkcs12
+	// -legacy` and the Azure documentation's examples: Key Vault's import of
+	// AES/PBKDF2 (PKCS#12 "Modern") files is not confirmed.
+	pfx, err := pkcs12.LegacyDES.Encode(leafKey, leaf, []*x509.Certificate{inter, root}, password)
 	if err != nil {
 		return nil, err
 	}
