@@ -55,6 +55,13 @@ type Config struct {
 	// CloudName is the provider's --cloud-name (AzurePublicCloud when
 	// empty): the vault and login hosts of sovereign clouds.
 	CloudName string `json:"cloudName,omitempty"`
+	// WindowsImageTag is the tag of the Windows images in ImageRegistry
+	// (built and pushed by the user: docs/deploy.md#windows-images). The
+	// Windows DaemonSets are installed only with it and only when the
+	// cluster has Windows nodes.
+	WindowsImageTag string `json:"windowsImageTag,omitempty"`
+	// windows is set by the manager when it installs the Windows DaemonSets.
+	windows bool
 	// EnableSecretSyncController installs the secrets-store-sync-controller
 	// Deployment (SecretSync objects, docs/secretsync.md). It polls at
 	// RotationPollInterval when rotation is on, else at its own 12h default.
@@ -109,6 +116,9 @@ func (c Config) Validate() error {
 		if _, err := cloudenv.Lookup(c.CloudName, ""); err != nil {
 			errs = append(errs, fmt.Errorf("--cloud-name %q is not a known cloud: use AzurePublicCloud, AzureUSGovernmentCloud, AzureChinaCloud, AzureGermanCloud or AzureStackCloud", c.CloudName))
 		}
+	}
+	if c.WindowsImageTag != "" && !tagRE(c.WindowsImageTag) {
+		errs = append(errs, fmt.Errorf("--windows-image-tag %q is not a valid image tag: use letters, digits, '_', '.', '-', e.g. 0.1.0-windows-ltsc2022", c.WindowsImageTag))
 	}
 	for _, a := range c.ProviderExtraArgs {
 		if !strings.HasPrefix(a, "-") {
@@ -209,6 +219,7 @@ func (c Config) Values() map[string]any {
 		"syncController":       map[string]any{"enabled": c.EnableSecretSyncController, "rotationPollInterval": c.syncControllerPollInterval()},
 		"image":                map[string]any{"registry": c.ImageRegistry, "tag": c.ImageTag},
 		"sidecars":             map[string]any{"official": c.OfficialSidecars},
+		"windows":              map[string]any{"enabled": c.windows && c.WindowsImageTag != "", "imageTag": c.WindowsImageTag},
 		"driver":               map[string]any{"name": DriverName},
 		"provider": map[string]any{
 			"name":        ProviderName,

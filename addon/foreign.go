@@ -55,3 +55,17 @@ func foreignError(found []string) error {
 		"The azurekeyvaultsecretsprovider-<cluster> identity is deleted with AKS's add-on: give the vault access to an identity you control (the kubelet identity, a user-assigned identity on the node pools, or workload identity); see docs/deploy.md#on-a-real-aks-cluster",
 		Name, ErrForeignObjects, strings.Join(found, "\n  "), Namespace)
 }
+
+// windowsPlan decides the Windows DaemonSets from the number of Windows nodes
+// and the configured Windows image tag; msg is what enable prints ("" when
+// there is nothing to say).
+func windowsPlan(windowsNodes int, tag string) (enable bool, msg string) {
+	switch {
+	case windowsNodes == 0:
+		return false, ""
+	case tag == "":
+		return false, fmt.Sprintf("%d Windows node(s) found but no Windows image is configured: skipping the Windows DaemonSets (pods on Windows nodes cannot mount secrets); build and push the Windows images and pass --windows-image-tag (docs/deploy.md#windows-images)", windowsNodes)
+	default:
+		return true, fmt.Sprintf("%d Windows node(s) found: installing the Windows DaemonSets with image tag %s", windowsNodes, tag)
+	}
+}

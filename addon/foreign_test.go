@@ -110,3 +110,55 @@ func TestEnableRefusesBesideAKSAddonOnTheServer(t *testing.T) {
 		t.Error("the driver ServiceAccount was written although enable refused")
 	}
 }
+
+// The Windows DaemonSets: installed only when Windows nodes exist and a
+// Windows image is configured; skipped with a message saying what to do
+// when there is no image.
+func TestWindowsDaemonSetsFollowNodesAndImage(t *testing.T) {
+	if on, msg := windowsPlan(0, "0.1.0-windows"); on || msg != "" {
+		t.Errorf("no Windows nodes: %v %q", on, msg)
+	}
+	on, msg := windowsPlan(2, "")
+	if on || !strings.Contains(msg, "2 Windows node(s) found but no Windows image is configured") || !strings.Contains(msg, "--windows-image-tag") {
+		t.Errorf("Windows nodes, no image: %v %q", on, msg)
+	}
+	on, _ = windowsPlan(2, "0.1.0-windows")
+	if !on {
+		t.Fatal("Windows nodes and an image: not enabled")
+	}
+	c := DefaultConfig("0.1.0")
+	c.WindowsImageTag = "0.1.0-windows"
+	c.windows = on
+	objs, err := Objects(c, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	images := map[string]string{}
+	for _, o := range objs {
+		if o.GetKind() != "DaemonSet" {
+			continue
+		}
+		cs, _, _ := unstructuredContainers(o.Object)
+		for _, ct := range cs {
+			m := ct.(map[string]any)
+			images[o.GetName()+"/"+m["name"].(string)] = m["image"].(string)
+		}
+	}
+	for k, want := range map[string]string{
+		DriverName + "-windows/secrets-store":              "ghcr.io/kvcsi/secrets-store-csi-driver:0.1.0-windows",
+		DriverName + "-windows/node-driver-registrar":      "ghcr.io/kvcsi/csi-node-driver-registrar:0.1.0-windows",
+		ProviderName + "-windows/provider-azure-installer": "ghcr.io/kvcsi/secrets-store-provider-azure:0.1.0-windows",
+		DriverName + "/secrets-store":                      "ghcr.io/kvcsi/secrets-store-csi-driver:0.1.0",
+	} {
+		if images[k] != want {
+			t.Errorf("%s: image %q, want %q", k, images[k], want)
+		}
+	}
+	c.windows = false
+	objs, _ = Objects(c, "")
+	for _, o := range objs {
+		if strings.HasSuffix(o.GetName(), "-windows") {
+			t.Errorf("%s %s rendered without Windows nodes", o.GetKind(), o.GetName())
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/kvcsi/kvcsi/charts"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
@@ -77,6 +78,7 @@ func allObjects() ([]*unstructured.Unstructured, error) {
 	c.EnableSecretRotation = true
 	c.SyncSecret = true
 	c.EnableSecretSyncController = true
+	c.windows, c.WindowsImageTag = true, "all"
 	c.ProviderCABundle = "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"
 	return Objects(c, "")
 }
@@ -133,6 +135,12 @@ func (m *Manager) install(ctx context.Context, c Config) error {
 	if err != nil {
 		return err
 	}
+	win, err := m.kube.Dynamic.Resource(schema.GroupVersionResource{Version: "v1", Resource: "nodes"}).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/os=windows"})
+	if err != nil {
+		return fmt.Errorf("list Windows nodes: %w", err)
+	}
+	var winMsg string
+	c.windows, winMsg = windowsPlan(len(win.Items), c.WindowsImageTag)
 	desired, err := Objects(c, renderVersion(kv))
 	if err != nil {
 		return err
@@ -177,6 +185,9 @@ func (m *Manager) install(ctx context.Context, c Config) error {
 	}
 	for _, d := range deleted {
 		fmt.Fprintf(m.out, "removed %s\n", d)
+	}
+	if winMsg != "" {
+		fmt.Fprintln(m.out, winMsg)
 	}
 	fmt.Fprintf(m.out, "add-on %s applied: %d objects in %s (rotation %s, poll interval %s, secret sync %s)\n",
 		Name, len(desired), Namespace, onOff(c.EnableSecretRotation), c.RotationPollInterval, onOff(c.SyncSecret))

@@ -55,3 +55,16 @@ func TestProviderDoesNotMountThePodsDirectory(t *testing.T) {
 		}
 	}
 }
+
+// The Windows driver does not use csi-proxy: no named pipe is mounted.
+func TestWindowsDriverMountsNoCSIProxyPipe(t *testing.T) {
+	for _, ds := range daemonSets(t) {
+		vols, _, _ := unstructured.NestedSlice(ds.Object, "spec", "template", "spec", "volumes")
+		for _, v := range vols {
+			hp, _, _ := unstructured.NestedString(v.(map[string]any), "hostPath", "path")
+			if strings.Contains(hp, "pipe") {
+				t.Errorf("DaemonSet %s mounts %s", ds.GetName(), hp)
+			}
+		}
+	}
+}

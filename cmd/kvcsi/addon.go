@@ -201,6 +201,7 @@ type configFlags struct {
 	extraArgs    multiFlag
 	syncCtl      bool
 	cloudName    string
+	windowsTag   string
 }
 
 func bindConfigFlags(fs *flag.FlagSet, tag string) *configFlags {
@@ -216,6 +217,7 @@ func bindConfigFlags(fs *flag.FlagSet, tag string) *configFlags {
 	fs.Var(&f.extraArgs, "provider-extra-arg", "extra provider `--flag=value` (repeatable)")
 	fs.BoolVar(&f.syncCtl, "enable-secret-sync-controller", false, "install the secrets-store-sync-controller (SecretSync objects synced without a pod; polls at --rotation-poll-interval when rotation is on, else 12h)")
 	fs.StringVar(&f.cloudName, "cloud-name", "", "the provider's --cloud-name: AzurePublicCloud (default), AzureUSGovernmentCloud, AzureChinaCloud, AzureGermanCloud, AzureStackCloud")
+	fs.StringVar(&f.windowsTag, "windows-image-tag", "", "tag of your Windows images in --image-registry; with it the Windows DaemonSets are installed when the cluster has Windows nodes (docs/deploy.md#windows-images)")
 	return f
 }
 
@@ -261,6 +263,9 @@ func (f *configFlags) applyTo(c *addon.Config, set map[string]bool) error {
 	}
 	if set["enable-secret-sync-controller"] {
 		c.EnableSecretSyncController = f.syncCtl
+	}
+	if set["windows-image-tag"] {
+		c.WindowsImageTag = f.windowsTag
 	}
 	if set["cloud-name"] {
 		c.CloudName = f.cloudName
