@@ -97,10 +97,13 @@ func newEnv(t *testing.T, opts ...func(*Config)) *env { return newEnvTB(t, opts.
 func newEnvTB(t testing.TB, opts ...func(*Config)) *env {
 	t.Helper()
 	root := t.TempDir()
-	provDir := filepath.Join(root, "providers")
-	if err := os.Mkdir(provDir, 0o755); err != nil {
+	// The provider socket lives in a short directory of its own: t.TempDir
+	// names carry the test name, and a unix socket path is limited to 108 bytes.
+	provDir, err := os.MkdirTemp("", "kvcsi-prov")
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { os.RemoveAll(provDir) })
 	prov := providertest.Start(t, provDir, "fake", providertest.Files("v1", map[string]string{"secret1": secretValue}))
 	spc := &secretsstorev1.SecretProviderClass{
 		ObjectMeta: metav1.ObjectMeta{Name: "spc1", Namespace: "ns1"},
