@@ -37,8 +37,7 @@ func FaultScenarios() []Scenario {
 // FaultTarget is what a target offers the faults/ scenarios: control of the
 // node's processes and of the vault's behaviour. The local target
 // implements it (it runs the cluster's processes and the emulator); kind
-// and aks do not, and the scenarios needing it pass there doing nothing,
-// saying so in their figures.
+// and aks do not, and the scenarios needing it are skipped there, saying why.
 type FaultTarget interface {
 	// StopComponent and StartComponent stop and start kube-apiserver or
 	// the kubelet; Start waits until it is healthy.
@@ -72,15 +71,15 @@ type FaultTarget interface {
 	SetSecretEnabled(ctx context.Context, name, version string, enabled bool) error
 }
 
-// faultTarget returns the target's FaultTarget, or ok=false after
-// recording why the scenario does nothing here.
-func faultTarget(env *Env) (FaultTarget, bool) {
+// faultTarget returns the target's FaultTarget, or the skip error that
+// says why the scenario cannot run here (kind and aks give no control of the
+// node's processes or the vault's faults): never a pass that checked nothing.
+func faultTarget(env *Env) (FaultTarget, error) {
 	ft, ok := env.Target.(FaultTarget)
 	if !ok {
-		env.Logf("skipped: target %s gives no control of the node's processes or the vault's faults (FaultTarget); this scenario runs on the local target", env.Target.Name())
-		env.Figure("(skipped: no fault injection on this target)", env.Target.Name())
+		return nil, skipf("target %s gives no control of the node's processes or the vault's faults (FaultTarget); this scenario runs on the local target", env.Target.Name())
 	}
-	return ft, ok
+	return ft, nil
 }
 
 // faultsSettle bounds how long the cluster may take to recover after a

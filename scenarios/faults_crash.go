@@ -107,9 +107,9 @@ var faultsProviderCrash = Scenario{
 	Summary: "the provider container is killed (SIGKILL through containerd) while 10 pods mount; every pod becomes Running once it is back, and a pod mounted before stays readable throughout",
 	Code:    []string{"driver/csiplugin.NodePublishVolume", "driver/providerclient"},
 	Run: func(ctx context.Context, env *Env) error {
-		ft, ok := faultTarget(env)
-		if !ok {
-			return nil
+		ft, err := faultTarget(env)
+		if err != nil {
+			return err
 		}
 		k := env.Target.Kube()
 		value := uniqueValue("crash")

@@ -11,9 +11,9 @@ var faultsEmulatorRestart = Scenario{
 	Summary: "the Key Vault emulator is restarted with its state directory: its whole state (every version, soft-deleted object, identity and access policy) is the same after, mounted pods keep their content, a pod pinned to an older version mounts it, and a new version still rotates",
 	Code:    []string{"kvemulator.Start", "kvemulator.Config.StateDir"},
 	Run: func(ctx context.Context, env *Env) error {
-		ft, ok := faultTarget(env)
-		if !ok {
-			return nil
+		ft, err := faultTarget(env)
+		if err != nil {
+			return err
 		}
 		v := env.Target.Vault()
 		older := uniqueValue("emu-older")

@@ -61,9 +61,9 @@ var faultsAPIServerOutage = Scenario{
 	Summary: "kube-apiserver is stopped for 15 s (the issue's 30 s: a due rotation falls in either) right after a new version; the mount keeps complete content throughout, and after it returns the mount and the synced Secret get the new version",
 	Code:    []string{"driver/rotation.Rotator.ReconcileAll", "driver/secretsync"},
 	Run: func(ctx context.Context, env *Env) (err error) {
-		ft, ok := faultTarget(env)
-		if !ok {
-			return nil
+		ft, err := faultTarget(env)
+		if err != nil {
+			return err
 		}
 		before := uniqueValue("before")
 		if err := startRotating(ctx, env, before); err != nil {
@@ -118,9 +118,9 @@ var faultsKubeletRestart = Scenario{
 	Summary: "the kubelet is restarted with 3 pods mounted: their volumes stay readable, a new pod mounts after, a new version still reaches every pod, and no volume is mounted twice (/proc/self/mountinfo)",
 	Code:    []string{"driver/csiplugin.NodePublishVolume", "driver/tmpfs.Mount"},
 	Run: func(ctx context.Context, env *Env) (err error) {
-		ft, ok := faultTarget(env)
-		if !ok {
-			return nil
+		ft, err := faultTarget(env)
+		if err != nil {
+			return err
 		}
 		k := env.Target.Kube()
 		first := uniqueValue("kubelet")
@@ -232,9 +232,9 @@ var faultsTargetUnmounted = Scenario{
 	Summary: "a pod's tmpfs is unmounted behind the driver's back while a rotation is due: across three poll intervals nothing is written to the node's disk in the target directory, and deleting the pod completes",
 	Code:    []string{"driver/rotation.targetMounted", "driver/tmpfs.IsMountPoint"},
 	Run: func(ctx context.Context, env *Env) error {
-		ft, ok := faultTarget(env)
-		if !ok {
-			return nil
+		ft, err := faultTarget(env)
+		if err != nil {
+			return err
 		}
 		value := uniqueValue("unmounted")
 		if _, err := env.Target.Vault().SetSecret(ctx, "unm1", value); err != nil {

@@ -14,9 +14,9 @@ var faultsPartialFailure = Scenario{
 	Summary: "a rotation where one of five objects fails with 403 (its new version disabled in Key Vault; the emulator's access policies cannot change mid-run without a re-seed) keeps the volume's previous five files, a Warning event names the object, and the next successful rotation updates all five together",
 	Code:    []string{"driver/rotation.Rotator.refreshDue", "driver/atomicwriter.Write", "provider/keyvault.Classify"},
 	Run: func(ctx context.Context, env *Env) error {
-		ft, ok := faultTarget(env)
-		if !ok {
-			return nil
+		ft, err := faultTarget(env)
+		if err != nil {
+			return err
 		}
 		k := env.Target.Kube()
 		v := env.Target.Vault()

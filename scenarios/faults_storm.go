@@ -36,9 +36,9 @@ var faultsThrottlingStorm = Scenario{
 	Summary: "Key Vault answers 429 with Retry-After to every request for 15 s (the issue's 30 s: the same retries fail) during a mount of 10 pods and a due rotation; no mounted file is emptied or changed but to the full new version, every pod becomes Running after, FailedMount events say throttled and the provider's keyvault_request metric counts it",
 	Code:    []string{"provider/keyvault.Classify", "driver/rotation.Rotator.ReconcileAll", "kvemulator.Fault"},
 	Run: func(ctx context.Context, env *Env) (err error) {
-		ft, ok := faultTarget(env)
-		if !ok {
-			return nil
+		ft, err := faultTarget(env)
+		if err != nil {
+			return err
 		}
 		k := env.Target.Kube()
 		v := env.Target.Vault()

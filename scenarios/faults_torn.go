@@ -91,9 +91,9 @@ var faultsTornReads = Scenario{
 	Summary: "a busybox reader reads two files of one version in a tight loop across ≥100 rotations (driven by refresh on demand, one new version of both objects each): ≥10,000 reads, 0 mixed, 0 partial, 0 empty",
 	Code:    []string{"driver/atomicwriter.Write", "driver/rotation.Rotator.refreshDue"},
 	Run: func(ctx context.Context, env *Env) error {
-		ft, ok := faultTarget(env)
-		if !ok {
-			return nil
+		ft, err := faultTarget(env)
+		if err != nil {
+			return err
 		}
 		k := env.Target.Kube()
 		v := env.Target.Vault()
