@@ -9,14 +9,8 @@ import (
 
 // faultScenarios is this file's group of the catalogue (see catalogue.go):
 // the failures a node meets in production (issue 15), each with its
-// figures in the report. A scenario joins it once it passed on the local
-// target twice; until then it is in faultCandidates, which
-// TestFaultsCatalogue (scenarios/target/local) runs.
-var faultScenarios = []Scenario{}
-
-// faultCandidates are the faults/ scenarios written but not yet proven on
-// the local target (CI runs only the catalogue).
-var faultCandidates = []Scenario{
+// figures in the report.
+var faultScenarios = []Scenario{
 	faultsTornReads,
 	faultsProviderCrash,
 	faultsThrottlingStorm,
@@ -29,10 +23,9 @@ var faultCandidates = []Scenario{
 	faultsPartialFailure,
 }
 
-// FaultScenarios returns the faults/ group and its candidates, in order.
-func FaultScenarios() []Scenario {
-	return append(append([]Scenario(nil), faultScenarios...), faultCandidates...)
-}
+// FaultScenarios returns the faults/ group, in order (the break-on-purpose
+// tests pick theirs from it).
+func FaultScenarios() []Scenario { return append([]Scenario(nil), faultScenarios...) }
 
 // FaultTarget is what a target offers the faults/ scenarios: control of the
 // node's processes and of the vault's behaviour. The local target

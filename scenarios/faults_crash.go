@@ -105,7 +105,7 @@ var faultsProviderCrash = Scenario{
 	Name:    "faults/provider-crash-during-mount",
 	Section: "Troubleshooting",
 	Summary: "the provider container is killed (SIGKILL through containerd) while 10 pods mount; every pod becomes Running once it is back, and a pod mounted before stays readable throughout",
-	Code:    []string{"driver/csiplugin.NodePublishVolume", "driver/providerclient"},
+	Code:    []string{"driver/csiplugin.Server.NodePublishVolume", "driver/providerclient.New"},
 	Run: func(ctx context.Context, env *Env) error {
 		ft, err := faultTarget(env)
 		if err != nil {

@@ -17,7 +17,7 @@ var faultsDriverRestart = Scenario{
 	Name:    "faults/driver-restart-keeps-mounts",
 	Section: "Enable and disable autorotation",
 	Summary: "10 pods mounted (the issue's 20: the same per-pod checks, half the time); the driver pod is deleted, then rolled by addon update with a new --rotation-poll-interval: every mount stays readable throughout, a new version reaches every pod after, and deleting the pods unpublishes what the previous driver published (no tmpfs, SecretProviderClassPodStatus or synced Secret left)",
-	Code:    []string{"driver/csiplugin.NodeUnpublishVolume", "driver/rotation.Rotator.ReconcileAll", "addon.Manager.Update"},
+	Code:    []string{"driver/csiplugin.Server.NodeUnpublishVolume", "driver/rotation.Rotator.ReconcileAll", "addon.Manager.Update"},
 	Run: func(ctx context.Context, env *Env) (err error) {
 		ft, err := faultTarget(env)
 		if err != nil {

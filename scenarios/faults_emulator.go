@@ -9,7 +9,7 @@ var faultsEmulatorRestart = Scenario{
 	Name:    "faults/emulator-restart-persists",
 	Section: "Troubleshooting",
 	Summary: "the Key Vault emulator is restarted with its state directory: its whole state (every version, soft-deleted object, identity and access policy) is the same after, mounted pods keep their content, a pod pinned to an older version mounts it, and a new version still rotates",
-	Code:    []string{"kvemulator.Start", "kvemulator.Config.StateDir"},
+	Code:    []string{"kvemulator.Start", "kvemulator.Config"},
 	Run: func(ctx context.Context, env *Env) error {
 		ft, err := faultTarget(env)
 		if err != nil {

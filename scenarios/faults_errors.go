@@ -15,7 +15,7 @@ var faultsErrorsAndLatency = Scenario{
 	Name:    "faults/keyvault-errors-and-latency",
 	Section: "Troubleshooting",
 	Summary: "the first Key Vault requests get 5 s of latency (2), a 503 (3) or a dropped connection (3), for at most 15 s, during a mount of 10 pods and a due rotation; no mounted file changes but to the full new version, every pod becomes Running, and no provider call ran past its gRPC deadline",
-	Code:    []string{"provider/keyvault.Fetcher", "kvemulator.Fault"},
+	Code:    []string{"provider/keyvault.Fetcher", "kvemulator.AdminClient.AddFault"},
 	Run: func(ctx context.Context, env *Env) (err error) {
 		ft, err := faultTarget(env)
 		if err != nil {

@@ -59,7 +59,7 @@ var faultsAPIServerOutage = Scenario{
 	Name:    "faults/apiserver-outage-during-rotation",
 	Section: "Enable and disable autorotation",
 	Summary: "kube-apiserver is stopped for 15 s (the issue's 30 s: a due rotation falls in either) right after a new version; the mount keeps complete content throughout, and after it returns the mount and the synced Secret get the new version",
-	Code:    []string{"driver/rotation.Rotator.ReconcileAll", "driver/secretsync"},
+	Code:    []string{"driver/rotation.Rotator.ReconcileAll", "driver/secretsync.Syncer.Sync"},
 	Run: func(ctx context.Context, env *Env) (err error) {
 		ft, err := faultTarget(env)
 		if err != nil {
@@ -116,7 +116,7 @@ var faultsKubeletRestart = Scenario{
 	Name:    "faults/kubelet-restart",
 	Section: "Troubleshooting",
 	Summary: "the kubelet is restarted with 3 pods mounted: their volumes stay readable, a new pod mounts after, a new version still reaches every pod, and no volume is mounted twice (/proc/self/mountinfo)",
-	Code:    []string{"driver/csiplugin.NodePublishVolume", "driver/tmpfs.Mount"},
+	Code:    []string{"driver/csiplugin.Server.NodePublishVolume", "driver/tmpfs.Mount"},
 	Run: func(ctx context.Context, env *Env) (err error) {
 		ft, err := faultTarget(env)
 		if err != nil {

@@ -34,7 +34,7 @@ var faultsThrottlingStorm = Scenario{
 	Name:    "faults/keyvault-throttling-storm",
 	Section: "Troubleshooting",
 	Summary: "Key Vault answers 429 with Retry-After to every request for 15 s (the issue's 30 s: the same retries fail) during a mount of 10 pods and a due rotation; no mounted file is emptied or changed but to the full new version, every pod becomes Running after, FailedMount events say throttled and the provider's keyvault_request metric counts it",
-	Code:    []string{"provider/keyvault.Classify", "driver/rotation.Rotator.ReconcileAll", "kvemulator.Fault"},
+	Code:    []string{"provider/keyvault.Classify", "driver/rotation.Rotator.ReconcileAll", "kvemulator.AdminClient.AddFault"},
 	Run: func(ctx context.Context, env *Env) (err error) {
 		ft, err := faultTarget(env)
 		if err != nil {

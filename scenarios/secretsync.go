@@ -19,14 +19,7 @@ import (
 // secretSyncScenarios is this file's group of the catalogue (see catalogue.go):
 // the secrets-store-sync-controller's SecretSync, which syncs a vault object
 // into a Kubernetes Secret with no pod (docs/secretsync.md).
-//
-// The five scenarios below are not in the group until they have passed on
-// the local target (secretSyncPending keeps them compiled and listed).
-var secretSyncScenarios = []Scenario{}
-
-var _ = secretSyncPending // compiled and vetted, not run
-
-var secretSyncPending = []Scenario{
+var secretSyncScenarios = []Scenario{
 	secretSyncWithoutAPod,
 	secretSyncRotation,
 	secretSyncDeleted,
@@ -239,7 +232,7 @@ spec:
 		if err := env.startPod(ctx, "env-consumer", pod); err != nil {
 			return err
 		}
-		out, err := k.Exec(ctx, env.Namespace, "env-consumer", "busybox", "sh", "-c", "printenv SYNCED")
+		out, err := k.Exec(ctx, env.Namespace, "env-consumer", "busybox", "sh", "-c", `echo "$SYNCED"`)
 		if err != nil {
 			return err
 		}
@@ -332,7 +325,7 @@ var secretSyncPolicyRefuses = Scenario{
 	Name:    "secretsync/policy-refuses",
 	Section: secretSyncSection,
 	Summary: "a forbidden Secret type gets condition ValidatingAdmissionPolicyCheckFailed and no Secret; a reserved label is refused by the CRD",
-	Code:    []string{"charts/kvcsi/templates/sync-controller-policies.yaml", "api/secretsync/crds"},
+	Code:    []string{"charts.Render", "secretsynccontroller.Reconciler.Reconcile"},
 	Run: func(ctx context.Context, env *Env) error {
 		if err := ensureSyncController(ctx, env); err != nil {
 			return err

@@ -15,23 +15,6 @@ import (
 	"github.com/kvcsi/kvcsi/scenarios"
 )
 
-// TestFaultsCatalogue runs the faults/ group and its candidates not yet in
-// the catalogue (scenarios.FaultScenarios), printing the table with each
-// scenario's figures.
-func TestFaultsCatalogue(t *testing.T) {
-	tg := needTarget(t)
-	ensureAddon(t, tg)
-	results := scenarios.Run(context.Background(), tg, scenarios.Options{Scenarios: scenarios.FaultScenarios(), Progress: logWriter{t}})
-	var b strings.Builder
-	_ = scenarios.WriteTable(&b, results)
-	t.Log("\n" + b.String())
-	for _, r := range results {
-		if r.Err != nil {
-			t.Errorf("%s: %v", r.Scenario.Name, r.Err)
-		}
-	}
-}
-
 // TestTornReadsFailWithNonAtomicWriter is faults/torn-reads's mutation
 // test: a driver whose atomic writer rewrites files in place (the
 // break-on-purpose hook) lets the reader see empty, partial or mixed
