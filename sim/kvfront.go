@@ -185,6 +185,11 @@ func (f *kvFront) counts() counts {
 	return counts{f.kv.Load(), f.entra.Load(), f.token.Load(), f.throttled.Load(), f.kvErrors.Load(), f.challenges.Load()}
 }
 
+// reads are the Key Vault requests that were not 401 auth challenges (an
+// azure-sdk client sends its first request without a token to learn the
+// tenant and scope; that request reads nothing).
+func (c counts) reads() int64 { return c.KV - c.Challenges }
+
 func (c counts) sub(o counts) counts {
 	return counts{c.KV - o.KV, c.Entra - o.Entra, c.Token - o.Token, c.Throttled - o.Throttled, c.KVErrors - o.KVErrors, c.Challenges - o.Challenges}
 }

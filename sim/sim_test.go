@@ -34,7 +34,8 @@ func needsSim(t *testing.T) {
 // classes, service principals (a shared identity per node, which the rotation
 // bound is about) — through rotation (which mounts every pod first) and churn, and
 // asserts the invariants only: every pod Running, every file correct, no 429,
-// a steady rotation cycle within distinct objects × nodes, no leak after churn.
+// steady rotation cycles within distinct objects × nodes each (plus one round of
+// slack, see checkInvariants), no leak after churn.
 func TestSmallSim(t *testing.T) {
 	needsSim(t)
 	for _, w := range []string{"rotation", "churn"} {

@@ -49,8 +49,9 @@ type PassResult struct {
 	SyncedUpdated     bool
 	Propagation       time.Duration
 	RotationKV        counts
-	SteadyCycleKV     counts
-	SteadyDriverWrite int64
+	SteadyCycleKV     counts // over SteadyCycles rotation intervals
+	SteadyCycles      int
+	SteadyDriverWrite int64 // over SteadyCycles rotation intervals
 	DistinctObjects   int
 
 	// churn
@@ -342,7 +343,7 @@ func classOf(p *corev1.Pod) int {
 }
 
 // rotate changes one secret and follows it into every pod's file and the
-// synced Secret, then counts one steady rotation cycle.
+// synced Secret, then counts three steady rotation cycles.
 func (e *env) rotate(ctx context.Context, pr *PassResult, tr *tracker) error {
 	pr.Rotated = true
 	pr.DistinctObjects = e.opt.Classes * e.opt.Objects
@@ -404,13 +405,17 @@ func (e *env) rotate(ctx context.Context, pr *PassResult, tr *tracker) error {
 	pr.RotationKV = e.front.counts().sub(c0)
 	e.progress(fmt.Sprintf("rotation: %d/%d pods on the new version after %.1fs; KV requests %d, 429s %d", pr.RotationUpdated, len(affected), pr.Propagation.Seconds(), pr.RotationKV.KV, pr.RotationKV.Throttled))
 	_ = w0
-	// One steady cycle: nothing changes; what does a rotation interval cost?
+	// Steady cycles: nothing changes; what does a rotation interval cost? The
+	// window spans steadyCycles intervals so that a round straddling its start
+	// or end (each node ticks on its own phase) is averaged out rather than
+	// counted twice or not at all.
 	c1 := e.front.counts()
 	w1 := e.proxy.counter.snapshot()
+	pr.SteadyCycles = steadyCycles
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-time.After(e.opt.RotationInterval):
+	case <-time.After(steadyCycles * e.opt.RotationInterval):
 	}
 	pr.SteadyCycleKV = e.front.counts().sub(c1)
 	for k, v := range diffCounts(e.proxy.counter.snapshot(), w1) {
@@ -421,9 +426,13 @@ func (e *env) rotate(ctx context.Context, pr *PassResult, tr *tracker) error {
 	}
 	_, wrong := e.checkFiles(tr, obj, 2)
 	pr.FilesWrong = wrong
-	e.progress(fmt.Sprintf("steady rotation cycle (%v): KV requests %d (distinct objects × nodes = %d), driver API writes %d", e.opt.RotationInterval, pr.SteadyCycleKV.KV, pr.DistinctObjects*len(e.nodes), pr.SteadyDriverWrite))
+	e.progress(fmt.Sprintf("steady rotation, %d cycles of %v: Key Vault reads %d (+%d auth challenges; distinct objects × nodes × cycles = %d), driver API writes %d",
+		steadyCycles, e.opt.RotationInterval, pr.SteadyCycleKV.reads(), pr.SteadyCycleKV.Challenges, pr.DistinctObjects*len(e.nodes)*steadyCycles, pr.SteadyDriverWrite))
 	return nil
 }
+
+// steadyCycles is how many rotation intervals the steady measurement spans.
+const steadyCycles = 3
 
 func verbOf(k string) string {
 	for i := range k {
