@@ -16,7 +16,7 @@ import (
 var faultsDriverRestart = Scenario{
 	Name:    "faults/driver-restart-keeps-mounts",
 	Section: "Enable and disable autorotation",
-	Summary: "10 pods mounted (the issue's 20: the same per-pod checks, half the time); the driver pod is deleted, then rolled by addon update with a new --rotation-poll-interval: every mount stays readable throughout, a new version reaches every pod after, and deleting the pods unpublishes what the previous driver published (no tmpfs, SecretProviderClassPodStatus or synced Secret left)",
+	Summary: "20 pods mounted; the driver pod is deleted, then rolled by addon update with a new --rotation-poll-interval: every mount stays readable throughout, a new version reaches every pod after, and deleting the pods unpublishes what the previous driver published (no tmpfs, SecretProviderClassPodStatus or synced Secret left)",
 	Code:    []string{"driver/csiplugin.Server.NodeUnpublishVolume", "driver/rotation.Rotator.ReconcileAll", "addon.Manager.Update"},
 	Run: func(ctx context.Context, env *Env) (err error) {
 		ft, err := faultTarget(env)
@@ -32,7 +32,7 @@ var faultsDriverRestart = Scenario{
 		if err := env.apply(ctx, class); err != nil {
 			return err
 		}
-		pods, err := env.startFaultPods(ctx, "held", "drv", faultPods)
+		pods, err := env.startFaultPods(ctx, "held", "drv", 20) // the 20 pods
 		if err != nil {
 			return err
 		}
