@@ -134,7 +134,7 @@ func (e *env) buildReport(passes []*PassResult) *report.Report {
 			v[rowRotKV] = fmt.Sprint(p.RotationKV.KV)
 			v[rowRotCycle] = fmt.Sprintf("%.1f", float64(p.SteadyCycleKV.reads())/float64(max(1, p.SteadyCycles)))
 			v[rowRotBound] = fmt.Sprint(p.DistinctObjects * p.Nodes)
-			v[rowRotWrites] = fmt.Sprint(p.SteadyDriverWrite)
+			v[rowRotWrites] = fmt.Sprintf("%.1f", float64(p.SteadyDriverWrite)/float64(max(1, p.SteadyCycles)))
 			v[rowRotThrot] = fmt.Sprint(p.RotationKV.Throttled + p.SteadyCycleKV.Throttled)
 		}
 		if p.Churned {
