@@ -104,6 +104,8 @@ type Rotator struct {
 
 	// refresh is the refresh-on-demand state (refresh.go).
 	refresh refreshState
+	// minted are the service-account tokens minted for rotation (tokens.go).
+	minted tokenCache
 }
 
 type failState struct {
@@ -243,6 +245,7 @@ func (r *Rotator) reconcileOne(ctx context.Context, st *ssv1.SecretProviderClass
 	if res.err != nil {
 		r.cfg.Metrics.RotationFailed(res.rotated, res.errType)
 		n := r.fail(key)
+		r.brokenGiveUp(key, res.errType) // mutation tests only (break.go)
 		klog.ErrorS(res.err, "rotation failed", "status", key, "errorType", res.errType, "failures", n)
 		return false
 	}
