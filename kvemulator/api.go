@@ -38,6 +38,10 @@ type (
 	Settings          = admin.Settings
 	SetSecretRequest  = admin.SetSecretRequest
 	SetSecretResponse = admin.SetSecretResponse
+
+	AccessPolicy       = store.AccessPolicy
+	AccessPolicyChange = admin.AccessPolicyChange
+	AccessPolicyResult = admin.AccessPolicyResult
 )
 
 // Identity kinds of the seed.

@@ -83,6 +83,18 @@ func (a *AdminClient) SetSecretWith(vault, name string, req SetSecretRequest) (S
 	return resp, err
 }
 
+// SetAccessPolicy changes what identity (a seed name, client id or object
+// id) may do on vault by access policy: each kind given in ch replaces the
+// identity's permissions on that kind (an empty list takes them all away).
+// It returns the policy before and after; the data plane applies it from the
+// next request (403 Forbidden, innererror AccessDenied, for a permission
+// taken away).
+func (a *AdminClient) SetAccessPolicy(vault, identity string, ch AccessPolicyChange) (AccessPolicyResult, error) {
+	var out AccessPolicyResult
+	err := a.do("PATCH", "/vaults/"+url.PathEscape(vault)+"/access-policies/"+url.PathEscape(identity), ch, &out)
+	return out, err
+}
+
 // AddFault installs a fault rule and returns it with its id.
 func (a *AdminClient) AddFault(f Fault) (Fault, error) {
 	var out Fault

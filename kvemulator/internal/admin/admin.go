@@ -1,5 +1,5 @@
 // Package admin is the emulator's admin API: snapshot, seed, reset, secret
-// versions, faults, limits, counters and settings. It can read every secret,
+// versions, access policies, faults, limits, counters and settings. It can read every secret,
 // so it listens on loopback only.
 package admin
 
@@ -133,6 +133,7 @@ func routes(s Deps) http.Handler {
 		}
 		kverr.WriteJSON(w, 200, resp)
 	})
+	mux.HandleFunc("PATCH /vaults/{vault}/access-policies/{identity}", accessPolicyRoute(s))
 	mux.HandleFunc("GET /faults", func(w http.ResponseWriter, r *http.Request) { kverr.WriteJSON(w, 200, s.Faults.List()) })
 	mux.HandleFunc("POST /faults", func(w http.ResponseWriter, r *http.Request) {
 		var f faults.Fault
