@@ -151,6 +151,8 @@ func New(cfg Config) (*Driver, error) {
 			Watches:    d.inf,
 			Recorder:   d.events.Recorder(events.SourceRotation),
 			Metrics:    d.rec,
+			// nil (rotation's own check) unless broken for a mutation test (break.go).
+			TargetMounted: brokenTargetMounted(),
 		})
 		if err != nil {
 			return nil, d.close(err)
@@ -216,6 +218,7 @@ func (d *Driver) Run(ctx context.Context) error {
 		return err
 	case <-ctx.Done():
 		<-csiErr
+		brokenUnmountOnExit(d.cfg.DriverName, d.log) // mutation tests only (break.go)
 		d.log.Info("stopped")
 		return nil
 	}

@@ -1,0 +1,144 @@
+package local
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kvcsi/kvcsi/driver/csiplugin"
+	"github.com/kvcsi/kvcsi/driver/daemon"
+	"github.com/kvcsi/kvcsi/driver/rotation"
+	"github.com/kvcsi/kvcsi/driver/tmpfs"
+	"github.com/kvcsi/kvcsi/provider/server"
+	"github.com/kvcsi/kvcsi/scenarios"
+)
+
+// The faults/ scenarios' mutation tests (issue 15): each breaks one
+// guarantee in the real driver or provider through its break-on-purpose
+// hook (a KVCSI_BREAK_* variable set on the DaemonSet's container), runs the
+// one scenario that guards it, and asserts that the scenario fails, and for
+// that reason. A mutation the scenario survives means the scenario checks
+// too little. faults/torn-reads has its own in faults_test.go.
+
+// mutationEnv is the switch of these tests: each rolls a DaemonSet twice and
+// runs a fault scenario, minutes in all.
+const mutationEnv = "KVCSI_MUTATION"
+
+// mutation is one broken behaviour and what its scenario must say.
+type mutation struct {
+	scenario string
+	// set sets (value "") or removes the break variable on its DaemonSet.
+	set   func(t *testing.T, tg *Target, name, value string)
+	env   string
+	limit time.Duration
+	// want: the scenario's error must contain every string of one of the
+	// alternatives.
+	want [][]string
+}
+
+func runMutation(t *testing.T, m mutation) {
+	t.Helper()
+	if os.Getenv(mutationEnv) != "1" {
+		t.Skip("mutation tests run with make test-mutation (KVCSI_MUTATION=1); last recorded run in BENCHMARKS.md")
+	}
+	tg := needTarget(t)
+	ensureAddon(t, tg)
+	var sc scenarios.Scenario
+	for _, s := range scenarios.FaultScenarios() {
+		if s.Name == m.scenario {
+			sc = s
+		}
+	}
+	if sc.Run == nil {
+		t.Fatalf("no scenario %s in the faults/ group", m.scenario)
+	}
+	m.set(t, tg, m.env, "1")
+	defer m.set(t, tg, m.env, "")
+	start := time.Now()
+	r := scenarios.Run(context.Background(), tg, scenarios.Options{Scenarios: []scenarios.Scenario{sc}, Progress: logWriter{t}, Timeout: m.limit})[0]
+	took := time.Since(start).Round(100 * time.Millisecond)
+	if r.Err == nil {
+		t.Fatalf("%s passed with %s=1 (figures: %s, %s): the scenario does not check that guarantee", m.scenario, m.env, r.Figures, took)
+	}
+	if !matchesOne(r.Err.Error(), m.want) {
+		t.Fatalf("%s failed with %s=1, but not for the broken guarantee (want %q): %v", m.scenario, m.env, m.want, r.Err)
+	}
+	t.Logf("%s failed as it must with %s=1 after %s: %v (figures: %s)", m.scenario, m.env, took, r.Err, r.Figures)
+}
+
+func matchesOne(msg string, alternatives [][]string) bool {
+	for _, all := range alternatives {
+		ok := true
+		for _, s := range all {
+			ok = ok && strings.Contains(msg, s)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+func TestMutationProviderCrashEmptyMount(t *testing.T) {
+	// NodePublishVolume reports success with an empty tmpfs while the
+	// provider is down: the pods mounting then run without their file.
+	runMutation(t, mutation{
+		scenario: "faults/provider-crash-during-mount",
+		set:      setDriverEnv, env: csiplugin.BreakEmptyMountEnv, limit: 6 * time.Minute,
+		want: [][]string{{"[cat /mnt/secrets-store/crash1] in", "/mounting-"}},
+	})
+}
+
+func TestMutationDriverRestartUnmountsOnExit(t *testing.T) {
+	// The driver unmounts its volumes when it exits: the mounts are gone
+	// while it restarts.
+	runMutation(t, mutation{
+		scenario: "faults/driver-restart-keeps-mounts",
+		set:      setDriverEnv, env: daemon.BreakUnmountOnExitEnv, limit: 8 * time.Minute,
+		want: [][]string{{"with the driver pod deleted, pod held-", "read drv1 on the node"}},
+	})
+}
+
+func TestMutationAPIServerOutageStopsRotation(t *testing.T) {
+	// A volume whose rotation met an apiserver error is never rotated
+	// again.
+	runMutation(t, mutation{
+		scenario: "faults/apiserver-outage-during-rotation",
+		set:      setDriverEnv, env: rotation.BreakStopAfterAPIErrorEnv, limit: 6 * time.Minute,
+		want: [][]string{{"mount not rotated after the outage"}},
+	})
+}
+
+func TestMutationKubeletRestartMountsTwice(t *testing.T) {
+	// NodePublishVolume mounts a second tmpfs on a target that already is
+	// one (kubelet publishes again after its restart). The scenario sees
+	// the second mount table entry, or, first, the held pods no longer
+	// getting the new version (their containers still see the first tmpfs).
+	runMutation(t, mutation{
+		scenario: "faults/kubelet-restart",
+		set:      setDriverEnv, env: tmpfs.BreakMountTwiceEnv, limit: 8 * time.Minute,
+		want: [][]string{{"mounted again on top"}, {"after the kubelet restart, pod held-"}},
+	})
+}
+
+func TestMutationPartialFailureSkipsFailedObject(t *testing.T) {
+	// The provider returns the objects it could fetch and skips the one
+	// that failed: the rotation "succeeds" with four of five files.
+	runMutation(t, mutation{
+		scenario: "faults/partial-provider-failure",
+		set:      setProviderEnv, env: server.BreakSkipFailedObjectsEnv, limit: 6 * time.Minute,
+		want: [][]string{{"with part3 failing (403) was reported complete"}},
+	})
+}
+
+func TestMutationTargetUnmountedWrittenToDisk(t *testing.T) {
+	// Rotation takes an existing directory for a mounted volume: the
+	// secrets go to the node's disk.
+	runMutation(t, mutation{
+		scenario: "faults/target-unmounted-underneath",
+		set:      setDriverEnv, env: daemon.BreakRotateUnmountedEnv, limit: 6 * time.Minute,
+		want: [][]string{{"written to the node's disk in the unmounted target"}},
+	})
+}
