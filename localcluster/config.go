@@ -79,6 +79,15 @@ type Config struct {
 	// KeepRunDir leaves RunDir (logs, certificates) in place after Stop;
 	// host changes are undone regardless.
 	KeepRunDir bool
+	// InsecureRegistries are registries, host:port as image references
+	// name them (127.0.0.1:5000), that the node's containerd pulls from
+	// over plain HTTP: for each one Start writes a hosts.toml under the
+	// directory containerd's CRI plugin reads registry configuration from
+	// (RegistryHostsDir; see also Cluster.AddInsecureRegistry). Pods whose
+	// images live there are then pulled like on any cluster, instead of
+	// imported with LoadImages. Default: none; every other registry is
+	// reached over HTTPS as containerd does by default.
+	InsecureRegistries []string
 }
 
 // withDefaults returns a copy of c with every empty field filled, or an error
@@ -122,6 +131,11 @@ func (c Config) withDefaults() (Config, error) {
 			c.RunDir = d
 		} else {
 			c.RunDir = DefaultFullRunDir
+		}
+	}
+	for _, h := range c.InsecureRegistries {
+		if err := validRegistryHost(h); err != nil {
+			return c, fmt.Errorf("Config.InsecureRegistries: %w", err)
 		}
 	}
 	abs, err := filepath.Abs(c.RunDir)

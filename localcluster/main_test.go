@@ -124,7 +124,10 @@ func node(t *testing.T) *Cluster {
 		}
 		baseline, haveBaseline = takeSnapshot(), true
 	}
-	c, err := Start(ctx, Config{RunDir: testRunDir, Logger: testLogger(), KeepRunDir: false})
+	// The binary's loopback registry is configured from the start, as a
+	// user would (TestAddonFromLoopbackRegistry pulls from it).
+	c, err := Start(ctx, Config{RunDir: testRunDir, Logger: testLogger(), KeepRunDir: false,
+		InsecureRegistries: []string{testRegistry().host}})
 	if err != nil {
 		fail(err)
 	}

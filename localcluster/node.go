@@ -28,7 +28,8 @@ const (
 // containerdConfig is containerd v2's configuration (version 3) with every
 // path under RunDir. restrict_oom_score_adj is needed where root lacks
 // CAP_SYS_RESOURCE (every sandbox fails otherwise); netns mounts go under the
-// state dir so a cleanup finds them.
+// state dir so a cleanup finds them. The registry config_path is
+// RegistryHostsDir (registry.go), never the host's /etc/containerd/certs.d.
 const containerdConfig = `version = 3
 root = %[1]q
 state = %[2]q
@@ -72,6 +73,9 @@ state = %[2]q
   [plugins.'io.containerd.cri.v1.images'.pinned_images]
     sandbox = %[8]q
 
+  [plugins.'io.containerd.cri.v1.images'.registry]
+    config_path = %[9]q
+
 [plugins.'io.containerd.grpc.v1.cri']
   disable_tcp_service = true
   stream_server_address = '127.0.0.1'
@@ -99,11 +103,8 @@ func (c *Cluster) startContainerd(ctx context.Context) error {
 		return err
 	}
 	c.ctrdSock = filepath.Join(dir, "containerd.sock")
-	conf := fmt.Sprintf(containerdConfig,
-		filepath.Join(dir, "root"), filepath.Join(dir, "state"), c.ctrdSock, filepath.Join(dir, "containerd.sock.ttrpc"),
-		runcPath, cniBinDir, cniConf, images.PauseRef)
-	confPath := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+	confPath, err := c.writeContainerdConfig(cniConf)
+	if err != nil {
 		return err
 	}
 	// The shim is found on PATH, next to containerd.
@@ -119,6 +120,30 @@ func (c *Cluster) startContainerd(ctx context.Context) error {
 		_, err := c.ctr(ctx, "version")
 		return err
 	})
+}
+
+// writeContainerdConfig writes containerd's config.toml and the registry
+// hosts directory it points at (a hosts.toml per Config.InsecureRegistries)
+// and returns the config's path.
+func (c *Cluster) writeContainerdConfig(cniConf string) (string, error) {
+	dir := c.containerdDir()
+	hostsDir := RegistryHostsDir(c.cfg.RunDir)
+	if err := os.MkdirAll(hostsDir, 0o755); err != nil {
+		return "", err
+	}
+	for _, h := range c.cfg.InsecureRegistries {
+		if err := writeInsecureRegistry(hostsDir, h); err != nil {
+			return "", err
+		}
+	}
+	conf := fmt.Sprintf(containerdConfig,
+		filepath.Join(dir, "root"), filepath.Join(dir, "state"), c.ctrdSock, filepath.Join(dir, "containerd.sock.ttrpc"),
+		runcPath, cniBinDir, cniConf, images.PauseRef, hostsDir)
+	confPath := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		return "", err
+	}
+	return confPath, nil
 }
 
 // shimPathDir holds containerd-shim-runc-v2 under its plain name: containerd
