@@ -30,6 +30,12 @@ build: ## build every binary into bin/
 test: $(TEST_DEPS) ## run every test (root runs the mount and local-cluster tests too)
 	$(GO) test -count=1 -timeout 60m ./...
 
+# The faults/ mutation tests: each breaks one guarantee on purpose (a KVCSI_BREAK_* hook) and
+# shows its scenario fails; expensive, so `make test` skips them (KVCSI_MUTATION unset).
+.PHONY: test-mutation
+test-mutation: $(TEST_DEPS) ## the faults/ mutation tests on the local cluster: each scenario must fail with its guarantee broken (root, minutes)
+	KVCSI_MUTATION=1 $(GO) test -count=1 -timeout 60m -run 'Mutation|FailWith' ./scenarios/target/local/
+
 .PHONY: vet
 vet: ## go vet on every package (make lint runs it too)
 	$(GO) vet ./...
