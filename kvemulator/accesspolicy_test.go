@@ -104,3 +104,46 @@ func TestAdminAccessPolicyChangeIsForbiddenOnNextRequest(t *testing.T) {
 		t.Fatalf("unknown field: %d, want 400", r2.StatusCode)
 	}
 }
+
+// An access-policy change is state: it survives a restart with StateDir.
+// The break-on-purpose hook of faults/emulator-restart-persists's mutation
+// test loses it (and everything else saved), which is what that scenario
+// must notice.
+func TestAccessPolicyChangeSurvivesRestartUnlessBroken(t *testing.T) {
+	dir, tlsDir := t.TempDir(), t.TempDir()
+	cfgFn := func(c *kvemulator.Config) { c.StateDir = dir; c.TLSDir = tlsDir }
+	restart := func(e *emu) *emu {
+		t.Helper()
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return startEmu(t, cfgFn)
+	}
+	readerSecrets := func(e *emu) []string {
+		t.Helper()
+		st, err := e.Admin().Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, ap := range st.Vaults["kv1"].AccessPolicies {
+			if ap.ObjectID == "bbbbbbbb-0000-0000-0000-000000000001" {
+				out = append(out, ap.Secrets...)
+			}
+		}
+		return out
+	}
+	e := startEmu(t, cfgFn)
+	if _, err := e.Admin().SetAccessPolicy("kv1", "app-reader", kvemulator.AccessPolicyChange{Secrets: &[]string{"list"}}); err != nil {
+		t.Fatal(err)
+	}
+	e = restart(e)
+	if got := readerSecrets(e); !slices.Equal(got, []string{"list"}) {
+		t.Fatalf("after a restart app-reader's secret permissions are %v, want the changed [list]", got)
+	}
+	t.Setenv(kvemulator.BreakIgnoreStateDirEnv, "1")
+	e = restart(e)
+	if got := readerSecrets(e); !slices.Equal(got, []string{"get", "list"}) {
+		t.Fatalf("with %s the emulator must start from its seed (app-reader: [get list]), got %v", kvemulator.BreakIgnoreStateDirEnv, got)
+	}
+}

@@ -50,6 +50,11 @@ const (
 	IdentityManaged          = store.IdentityManaged
 )
 
+// BreakIgnoreStateDirEnv names the break-on-purpose variable of the
+// mutation test of faults/emulator-restart-persists: set to "1", Start
+// ignores the state saved in StateDir. Never set it outside that test.
+const BreakIgnoreStateDirEnv = store.BreakIgnoreStateDirEnv
+
 // MaxSecretBytes is the service's limit on a secret value.
 const MaxSecretBytes = dataplane.MaxSecretBytes
 

@@ -62,6 +62,13 @@ type FaultTarget interface {
 	// enables or disables one version.
 	SetSecretDisabled(ctx context.Context, name, value string) (version string, err error)
 	SetSecretEnabled(ctx context.Context, name, version string, enabled bool) error
+	// SetVaultAccess replaces the permissions identity (a name of the
+	// emulated tenant, e.g. IdentityAddon) has by access policy on one
+	// object kind ("secrets", "keys" or "certificates") of the vault, as
+	// `az keyvault set-policy` would, and returns the ones it had: Key
+	// Vault answers a permission taken away 403 Forbidden (AccessDenied)
+	// from the next request.
+	SetVaultAccess(ctx context.Context, identity, kind string, permissions []string) (previous []string, err error)
 }
 
 // faultTarget returns the target's FaultTarget, or the skip error that

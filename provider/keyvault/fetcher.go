@@ -148,7 +148,7 @@ func (f *Fetcher) clientsFor(t Target) (*clients, error) {
 		}
 	}
 	co := azcore.ClientOptions{Transport: f.o.Transport, Retry: policy.RetryOptions{
-		MaxRetries: int32(f.o.MaxRetries), RetryDelay: f.o.RetryDelay, ShouldRetry: shouldRetry,
+		MaxRetries: brokenMaxRetries(int32(f.o.MaxRetries)), RetryDelay: f.o.RetryDelay, ShouldRetry: shouldRetry,
 	}}
 	s, err := azsecrets.NewClient(t.VaultURL, t.Credential, &azsecrets.ClientOptions{ClientOptions: co})
 	if err != nil {
@@ -172,6 +172,9 @@ func (f *Fetcher) Get(ctx context.Context, t Target, typ, name, version string) 
 	v, err := f.shared(ctx, t, "get|"+typ+"|"+name+"|"+version, func(ctx context.Context) (any, error) {
 		return f.get(ctx, t, typ, name, version)
 	})
+	if it := brokenEmptyItem(typ, err); it != nil {
+		return it, nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -30,7 +30,7 @@ func NewState() *State { return &State{Vaults: map[string]*Vault{}} }
 
 // Load reads a persisted state, or returns nil when there is none.
 func Load(dir string) (*State, error) {
-	if dir == "" {
+	if dir == "" || breakIgnoreStateDir() {
 		return nil, nil
 	}
 	b, err := os.ReadFile(filepath.Join(dir, stateFile))

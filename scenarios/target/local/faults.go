@@ -110,3 +110,31 @@ func (t *Target) SetSecretEnabled(ctx context.Context, name, version string, ena
 	}
 	return ev.Vault.SetSecretEnabled(ctx, name, version, enabled)
 }
+
+// SetVaultAccess changes the identity's access policy on one object kind of
+// the target's vault through the emulator's admin API.
+func (t *Target) SetVaultAccess(ctx context.Context, identity, kind string, permissions []string) ([]string, error) {
+	perms := append([]string{}, permissions...)
+	var ch kvemulator.AccessPolicyChange
+	switch kind {
+	case "secrets":
+		ch.Secrets = &perms
+	case "keys":
+		ch.Keys = &perms
+	case "certificates":
+		ch.Certificates = &perms
+	default:
+		return nil, fmt.Errorf("access-policy kind %q: use secrets, keys or certificates", kind)
+	}
+	res, err := t.Emulator.Admin().SetAccessPolicy(t.Vault().Name(), identity, ch)
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case "secrets":
+		return res.Previous.Secrets, nil
+	case "keys":
+		return res.Previous.Keys, nil
+	}
+	return res.Previous.Certificates, nil
+}
