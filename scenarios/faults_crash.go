@@ -106,12 +106,13 @@ var faultsProviderCrash = Scenario{
 	Section: "Troubleshooting",
 	Summary: "the provider container is killed (SIGKILL through containerd) while 10 pods mount; every pod becomes Running once it is back, and a pod mounted before stays readable throughout",
 	Code:    []string{"driver/csiplugin.Server.NodePublishVolume", "driver/providerclient.New"},
-	Run: func(ctx context.Context, env *Env) error {
+	Run: func(ctx context.Context, env *Env) (err error) {
 		ft, err := faultTarget(env)
 		if err != nil {
 			return err
 		}
 		k := env.Target.Kube()
+		const app = "secrets-store-provider-azure"
 		value := uniqueValue("crash")
 		if _, err := env.Target.Vault().SetSecret(ctx, "crash1", value); err != nil {
 			return err
@@ -120,18 +121,55 @@ var faultsProviderCrash = Scenario{
 		if err := env.startPod(ctx, "before", class+"---"+busyboxPod("before", "crash")); err != nil {
 			return err
 		}
-		prov, err := addonPod(ctx, k, "secrets-store-provider-azure")
+		prov, err := addonPod(ctx, k, app)
 		if err != nil {
 			return err
 		}
+		// A fresh provider pod afterwards, also when the scenario fails:
+		// the later scenarios expect RESTARTS 0 and no crash-loop backoff.
+		defer func() {
+			if rerr := restoreAddon(context.WithoutCancel(ctx), k, app); rerr != nil && err == nil {
+				err = rerr
+			}
+		}()
+		// Killed first, then the pods start; and killed again whenever the
+		// kubelet has restarted it, until a mount has failed on it. One kill
+		// races the restart (about a second): pods that reach
+		// NodePublishVolume after it never meet the outage, and a run where
+		// none does proves nothing (a driver that reports an empty volume
+		// mounted while its provider is down passed such a run).
+		killed := map[string]bool{}
+		kill := func(id string) error {
+			if id == "" || killed[id] {
+				return nil
+			}
+			killed[id] = true
+			return ft.KillContainer(ctx, id)
+		}
+		if err := kill(containerID(prov, "")); err != nil {
+			return err
+		}
+		down := time.Now()
 		pods, err := env.startFaultPods(ctx, "mounting", "crash", faultPods)
 		if err != nil {
 			return err
 		}
-		if err := ft.KillContainer(ctx, containerID(prov, "")); err != nil {
-			return err
+		failedDown := 0
+		for end := time.Now().Add(providerDownFor); time.Now().Before(end); time.Sleep(300 * time.Millisecond) {
+			if failedDown, _, err = env.eventCount(ctx, "FailedMount", ""); err != nil {
+				return err
+			}
+			if failedDown > 0 {
+				break
+			}
+			if p, perr := addonPod(ctx, k, app); perr == nil {
+				if err := kill(runningContainerID(p)); err != nil {
+					return err
+				}
+			}
 		}
-		env.Figure("provider kills", 1)
+		env.Figure("provider kills", len(killed))
+		env.Figure("provider held down (s)", int(time.Since(down).Seconds()))
 		checks := 0
 		// The pod mounted before reads its file while the provider is
 		// down and while the new pods' mounts are retried.
@@ -161,7 +199,10 @@ var faultsProviderCrash = Scenario{
 		if err != nil {
 			return err
 		}
-		prov2, err := addonPod(ctx, k, "secrets-store-provider-azure")
+		if failedDown == 0 {
+			return errorf("the provider was held down for %s (%d kills) while %d pods mounted, and no mount failed (no FailedMount event): the driver reported volumes mounted without their provider", providerDownFor, len(killed), len(pods))
+		}
+		prov2, err := addonPod(ctx, k, app)
 		if err != nil {
 			return err
 		}
@@ -174,6 +215,20 @@ var faultsProviderCrash = Scenario{
 		env.Figure("FailedMount retried", failed)
 		env.Figure("mounts checked", checks)
 		env.Figure("content lost", 0)
-		return restoreAddon(ctx, k, "secrets-store-provider-azure")
+		return nil
 	},
+}
+
+// providerDownFor bounds how long faults/provider-crash-during-mount keeps
+// the provider down waiting for a mount to fail on it; a mount fails within
+// seconds (the driver's three gRPC attempts take under a second).
+const providerDownFor = 30 * time.Second
+
+// runningContainerID is the ID of the pod's first container while it runs,
+// "" while it is restarting or waiting out a crash-loop backoff.
+func runningContainerID(p corev1.Pod) string {
+	if len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].State.Running == nil {
+		return ""
+	}
+	return p.Status.ContainerStatuses[0].ContainerID
 }

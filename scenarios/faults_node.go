@@ -57,7 +57,7 @@ func nodeFileOneOf(ft FaultTarget, path string, values ...string) error {
 var faultsAPIServerOutage = Scenario{
 	Name:    "faults/apiserver-outage-during-rotation",
 	Section: "Enable and disable autorotation",
-	Summary: "kube-apiserver is stopped for 30 s (three rotation polls) right after a new version; the mount keeps complete content throughout, and after it returns the mount and the synced Secret get the new version",
+	Summary: "kube-apiserver is stopped for 30 s (three rotation polls) and a new version is stored in Key Vault during the outage, so every poll that could rotate it fails; the mount keeps complete content throughout, and after it returns the mount and the synced Secret get the new version",
 	Code:    []string{"driver/rotation.Rotator.ReconcileAll", "driver/secretsync.Syncer.Sync"},
 	Run: func(ctx context.Context, env *Env) (err error) {
 		ft, err := faultTarget(env)
@@ -72,10 +72,6 @@ var faultsAPIServerOutage = Scenario{
 		if err != nil {
 			return err
 		}
-		after := uniqueValue("after")
-		if _, err := env.Target.Vault().SetSecret(ctx, "foo1", after); err != nil {
-			return err
-		}
 		if err := ft.StopComponent("kube-apiserver"); err != nil {
 			return err
 		}
@@ -87,6 +83,15 @@ var faultsAPIServerOutage = Scenario{
 				}
 			}
 		}()
+		// The new version only once the apiserver is down: stored before,
+		// a poll during the apiserver's own shutdown could rotate it, and a
+		// driver that stops rotating after an apiserver error passed that
+		// run. Stored now, the rotation is due throughout the outage and
+		// can complete only after it.
+		after := uniqueValue("after")
+		if _, err := env.Target.Vault().SetSecret(ctx, "foo1", after); err != nil {
+			return err
+		}
 		env.Figure("apiserver outages", 1)
 		checks := 0
 		for end := time.Now().Add(outageFor); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
@@ -201,6 +206,11 @@ var faultsKubeletRestart = Scenario{
 		}
 		for _, p := range append(pods, "after") {
 			if err := env.waitFile(ctx, p, "/mnt/secrets-store/kubelet1", next, rotationWait()); err != nil {
+				// A second tmpfs on the target hides rotation from the pod,
+				// which still sees the first: say so when that is the cause.
+				if cerr := countMounts("after the restart"); cerr != nil {
+					return cerr
+				}
 				return errorf("after the kubelet restart, pod %s: %v", p, err)
 			}
 		}

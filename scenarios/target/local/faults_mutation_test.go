@@ -113,13 +113,13 @@ func TestMutationAPIServerOutageStopsRotation(t *testing.T) {
 
 func TestMutationKubeletRestartMountsTwice(t *testing.T) {
 	// NodePublishVolume mounts a second tmpfs on a target that already is
-	// one (kubelet publishes again after its restart). The scenario sees
-	// the second mount table entry, or, first, the held pods no longer
-	// getting the new version (their containers still see the first tmpfs).
+	// one (kubelet publishes again after its restart): the held pods no
+	// longer get the new version (their containers still see the first
+	// tmpfs), and the scenario finds the second mount table entry.
 	runMutation(t, mutation{
 		scenario: "faults/kubelet-restart",
 		set:      setDriverEnv, env: tmpfs.BreakMountTwiceEnv, limit: 8 * time.Minute,
-		want: [][]string{{"mounted again on top"}, {"after the kubelet restart, pod held-"}},
+		want: [][]string{{"after the restart: pod held-", "mounted again on top"}},
 	})
 }
 
@@ -129,7 +129,7 @@ func TestMutationPartialFailureSkipsFailedObject(t *testing.T) {
 	runMutation(t, mutation{
 		scenario: "faults/partial-provider-failure",
 		set:      setProviderEnv, env: server.BreakSkipFailedObjectsEnv, limit: 6 * time.Minute,
-		want: [][]string{{"with part3 failing (403) was reported complete"}},
+		want: [][]string{{"the rotation with part3", "was reported complete"}},
 	})
 }
 
