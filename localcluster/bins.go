@@ -40,6 +40,28 @@ var components = []component{
 	{"ctr", ContainerdVersion, "hack/k8s/containerd", "github.com/containerd/containerd/v2/cmd/ctr"},
 }
 
+// kindComponents are the binaries a kind node image needs beyond the local
+// cluster's (kindnode): built from their own modules under hack/kind, into the
+// same cache, only when EnsureKindBinaries asks; the local cluster never
+// builds them.
+var kindComponents = []component{
+	{"kubeadm", KubernetesVersion, "hack/kind/k8s", "k8s.io/kubernetes/cmd/kubeadm"},
+	{"kubectl", KubernetesVersion, "hack/kind/k8s", "k8s.io/kubernetes/cmd/kubectl"},
+	{"kube-proxy", KubernetesVersion, "hack/kind/k8s", "k8s.io/kubernetes/cmd/kube-proxy"},
+	{"crictl", CrictlVersion, "hack/kind/crictl", "sigs.k8s.io/cri-tools/cmd/crictl"},
+}
+
+// CrictlVersion is the cri-tools release hack/kind/crictl pins.
+const CrictlVersion = "v1.37.0"
+
+// EnsureKindBinaries returns kubeadm, kubectl, kube-proxy and crictl (name →
+// executable), building the missing ones into the binary cache as
+// EnsureBinaries does. Only the kind node image (kindnode) needs them.
+func EnsureKindBinaries(ctx context.Context, log *slog.Logger) (map[string]string, error) {
+	bins, err := ensureComponents(ctx, "", kindComponents, log)
+	return map[string]string(bins), err
+}
+
 // BinaryCacheDir is where built binaries are kept, one file per component
 // and version (<dir>/<component>-<version>), so a warm start never rebuilds:
 // $KVCSI_BIN_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/kvcsi/bin.
@@ -60,13 +82,18 @@ type binaries map[string]string
 // resolveBinaries finds every component in binDir (unversioned names) or the
 // cache; it never builds.
 func resolveBinaries(binDir string) (binaries, []component, error) {
+	return resolveComponents(binDir, components)
+}
+
+// resolveComponents is resolveBinaries for the components cs.
+func resolveComponents(binDir string, cs []component) (binaries, []component, error) {
 	cache, err := BinaryCacheDir()
 	if err != nil && binDir == "" {
 		return nil, nil, err
 	}
 	bins := binaries{}
 	var missing []component
-	for _, c := range components {
+	for _, c := range cs {
 		p := filepath.Join(cache, c.name+"-"+c.version)
 		if binDir != "" {
 			p = filepath.Join(binDir, c.name)
@@ -86,10 +113,15 @@ func resolveBinaries(binDir string) (binaries, []component, error) {
 // overrides). This is what `make k8s-bins` runs; a cold build takes several
 // minutes, a warm call only stats the cache.
 func EnsureBinaries(ctx context.Context, binDir string, log *slog.Logger) (binaries, error) {
+	return ensureComponents(ctx, binDir, components, log)
+}
+
+// ensureComponents is EnsureBinaries for the components cs.
+func ensureComponents(ctx context.Context, binDir string, cs []component, log *slog.Logger) (binaries, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	bins, missing, err := resolveBinaries(binDir)
+	bins, missing, err := resolveComponents(binDir, cs)
 	if err != nil {
 		return nil, err
 	}
