@@ -403,7 +403,12 @@ func removeNetwork(s *hostState) error {
 	for _, i := range ifs {
 		if m, err := os.Readlink(filepath.Join("/sys/class/net", i.Name, "master")); err == nil && filepath.Base(m) == br.Name {
 			if err := ip("link", "del", i.Name); err != nil {
-				errs = append(errs, err)
+				// A pod's veth goes with its network namespace: one being
+				// torn down (a DaemonSet deleted just before Stop) can vanish
+				// between the listing and the delete.
+				if _, stillThere := net.InterfaceByName(i.Name); stillThere == nil {
+					errs = append(errs, err)
+				}
 			}
 		}
 	}
