@@ -339,6 +339,9 @@ func (r *Rotator) rotate(ctx context.Context, st *ssv1.SecretProviderClassPodSta
 		CurrentObjectVersions: current,
 	})
 	if err != nil {
+		// A provider failure may be the identity refusing the token (a service account
+		// recreated, a federated credential changed): the next rotation mints a new one.
+		r.minted.forget(pod.UID)
 		return mountFailed(content.ErrorType(err), err)
 	}
 	var out result

@@ -129,6 +129,17 @@ func (c *tokenCache) get(k tokenKey) (authenticationv1.TokenRequestStatus, bool)
 	return e.status, true
 }
 
+// forget drops every token of the pod.
+func (c *tokenCache) forget(pod types.UID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.m {
+		if k.pod == pod {
+			delete(c.m, k)
+		}
+	}
+}
+
 func (c *tokenCache) put(k tokenKey, st authenticationv1.TokenRequestStatus) {
 	now := c.clock()
 	exp := st.ExpirationTimestamp.Time

@@ -45,6 +45,19 @@ func TestRotationReusesTokenUntilRefreshDue(t *testing.T) {
 	if minted != 2 {
 		t.Errorf("a rotation past 80%% of the token's lifetime reused it (%d minted, want 2)", minted)
 	}
+
+	// A provider failure (the identity may have refused the token) drops it: the next
+	// rotation mints a new one.
+	e.providerOK = false
+	e.poll()
+	e.providerOK = true
+	e.rotator.mu.Lock()
+	clear(e.rotator.backoff)
+	e.rotator.mu.Unlock()
+	e.poll()
+	if minted != 3 {
+		t.Errorf("the rotation after a provider failure reused the token (%d minted, want 3)", minted)
+	}
 }
 
 func TestTokenCacheKeys(t *testing.T) {
