@@ -165,7 +165,7 @@ func (e *env) buildReport(passes []*PassResult) *report.Report {
 				s.RSS[k][i] = float64(b) / (1 << 20)
 			}
 		}
-		r.Passes = append(r.Passes, report.Pass{Label: p.Label, Values: v, API: p.DriverAPI, Kubelet: p.KubeletAPI, Series: s})
+		r.Passes = append(r.Passes, report.Pass{Label: p.Label, Values: v, API: p.DriverAPI, Kubelet: p.KubeletAPI, SteadyAPI: p.SteadyDriverAPI, Series: s})
 	}
 	return r
 }

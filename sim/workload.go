@@ -51,7 +51,8 @@ type PassResult struct {
 	RotationKV        counts
 	SteadyCycleKV     counts // over SteadyCycles rotation intervals
 	SteadyCycles      int
-	SteadyDriverWrite int64 // over SteadyCycles rotation intervals
+	SteadyDriverWrite int64            // over SteadyCycles rotation intervals
+	SteadyDriverAPI   map[string]int64 // "verb resource" → count, same window
 	DistinctObjects   int
 
 	// churn
@@ -418,7 +419,8 @@ func (e *env) rotate(ctx context.Context, pr *PassResult, tr *tracker) error {
 	case <-time.After(steadyCycles * e.opt.RotationInterval):
 	}
 	pr.SteadyCycleKV = e.front.counts().sub(c1)
-	for k, v := range diffCounts(e.proxy.counter.snapshot(), w1) {
+	pr.SteadyDriverAPI = diffCounts(e.proxy.counter.snapshot(), w1)
+	for k, v := range pr.SteadyDriverAPI {
 		switch verbOf(k) {
 		case "create", "update", "patch", "delete":
 			pr.SteadyDriverWrite += v

@@ -34,7 +34,10 @@ type Pass struct {
 	Values  map[string]string
 	API     map[string]int64
 	Kubelet map[string]int64
-	Series  Series
+	// SteadyAPI are the drivers' requests in the steady rotation window
+	// ("verb resource" → count), when the workload measured one.
+	SteadyAPI map[string]int64
+	Series    Series
 }
 
 // Series are per-second samples.
@@ -142,6 +145,20 @@ func Write(dir string, r *Report) error {
 		}
 		b.WriteString("\n")
 		_ = i
+	}
+	for _, p := range r.Passes {
+		if len(p.SteadyAPI) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "## apiserver requests by the drivers in the steady rotation window, %s\n\n| verb resource | drivers |\n|---|---|\n", p.Label)
+		keys := map[string]bool{}
+		for k := range p.SteadyAPI {
+			keys[k] = true
+		}
+		for _, k := range sorted(keys) {
+			fmt.Fprintf(&b, "| %s | %d |\n", k, p.SteadyAPI[k])
+		}
+		b.WriteString("\n")
 	}
 	if len(r.Notes) > 0 {
 		b.WriteString("## Notes\n\n")
