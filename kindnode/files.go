@@ -24,6 +24,9 @@ mount --make-rshared /
 # the root of each hierarchy; create kubelet's root in each and keep it a
 # mount point so systemd does not collect it.
 if [[ ! -f /sys/fs/cgroup/cgroup.controllers ]]; then
+  # kind waits for this line (or systemd's "Reached target Multi-User
+  # System") before it runs kubeadm.
+  echo "INFO: detected cgroup v1"
   log "cgroup v1: preparing /kubelet and /kubelet.slice in each hierarchy"
   mount --make-rprivate /sys/fs/cgroup
   for d in /sys/fs/cgroup/*; do

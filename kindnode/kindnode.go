@@ -371,6 +371,10 @@ func repoRoot() (string, error) {
 	}
 }
 
+// maskedUnits are the systemd units the node image masks.
+var maskedUnits = []string{"console-getty.service", "getty.target", "apt-daily.timer", "apt-daily-upgrade.timer",
+	"e2scrub_all.timer", "dpkg-db-backup.timer", "systemd-tmpfiles-clean.timer"}
+
 // nodeEntries is the node's layer on top of the Debian root filesystem.
 func nodeEntries(bins map[string]string, imgs []builtImage) []entry {
 	es := []entry{
@@ -399,6 +403,11 @@ func nodeEntries(bins map[string]string, imgs []builtImage) []entry {
 	}
 	for _, u := range []string{"containerd", "kubelet", "kvcsi-import-images"} {
 		es = append(es, symlink("/etc/systemd/system/multi-user.target.wants/"+u+".service", "/etc/systemd/system/"+u+".service"))
+	}
+	// Units a node does not need: logins on the console kind's --tty gives,
+	// Debian's periodic maintenance.
+	for _, u := range maskedUnits {
+		es = append(es, symlink("/etc/systemd/system/"+u, "/dev/null"))
 	}
 	for _, im := range imgs {
 		es = append(es, copyOf("/kind/images/"+im.file, 0o644, im.path))
