@@ -40,7 +40,7 @@ const (
 
 	pauseRef   = images.PauseRef
 	kindnetRef = "localhost/kvcsi/kindnet:" + KubernetesVersion
-	corednsTag = "v1.14.6" // what kubeadm v1.37.2 deploys (kubeadm config images list)
+	corednsTag = localcluster.CoreDNSVersion
 	etcdTag    = "3.7.0-0"
 )
 
@@ -65,8 +65,8 @@ type Options struct {
 	Log *slog.Logger
 	// Binaries, when set, maps each component (kubeadm, kubelet, kubectl,
 	// kube-proxy, kube-apiserver, kube-controller-manager, kube-scheduler,
-	// etcd, containerd, containerd-shim-runc-v2, ctr, crictl, and optionally
-	// coredns) to its executable instead of localcluster's cache (tests).
+	// etcd, containerd, containerd-shim-runc-v2, ctr, crictl, coredns) to its
+	// executable instead of localcluster's cache (tests).
 	Binaries map[string]string
 	// NodeRootfs and BaseRootfs, when set, are root filesystem tars used
 	// instead of running mmdebstrap (tests).
@@ -212,13 +212,6 @@ func (b *builder) binaries(ctx context.Context) (map[string]string, error) {
 	for k, v := range extra {
 		out[k] = v
 	}
-	// CoreDNS is optional: built by `make kind-coredns` (hack/kind/coredns).
-	if cache, err := localcluster.BinaryCacheDir(); err == nil {
-		p := filepath.Join(cache, "coredns-"+corednsTag)
-		if _, err := os.Stat(p); err == nil {
-			out["coredns"] = p
-		}
-	}
 	return out, nil
 }
 
@@ -303,12 +296,8 @@ func (b *builder) componentImages(ctx context.Context, bins map[string]string, b
 	if err := single("etcd", "registry.k8s.io/etcd:"+etcdTag, "etcd", "/usr/local/bin/etcd"); err != nil {
 		return nil, nil, err
 	}
-	if _, ok := bins["coredns"]; ok {
-		if err := single("coredns", "registry.k8s.io/coredns/coredns:"+corednsTag, "coredns", "/coredns"); err != nil {
-			return nil, nil, err
-		}
-	} else {
-		missing = append(missing, "registry.k8s.io/coredns/coredns:"+corednsTag+" (make kind-coredns builds it)")
+	if err := single("coredns", "registry.k8s.io/coredns/coredns:"+corednsTag, "coredns", "/coredns"); err != nil {
+		return nil, nil, err
 	}
 	baseID, err := b.diffID(baseRootfs)
 	if err != nil {

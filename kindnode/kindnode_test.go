@@ -22,7 +22,7 @@ func fakeInputs(t *testing.T) Options {
 	dir := t.TempDir()
 	bins := map[string]string{}
 	for _, b := range []string{"kubeadm", "kubelet", "kubectl", "kube-proxy", "kube-apiserver", "kube-controller-manager",
-		"kube-scheduler", "etcd", "containerd", "containerd-shim-runc-v2", "ctr", "crictl"} {
+		"kube-scheduler", "etcd", "containerd", "containerd-shim-runc-v2", "ctr", "crictl", "coredns"} {
 		p := filepath.Join(dir, b)
 		if err := os.WriteFile(p, []byte("#!/bin/sh\necho "+b+"\n"), 0o755); err != nil {
 			t.Fatal(err)
@@ -194,7 +194,7 @@ func TestNodeImageLayout(t *testing.T) {
 		}
 	}
 	// Every image kubeadm starts (`kubeadm config images list` for
-	// KubernetesVersion, but coredns, which is optional) and kindnet, each
+	// KubernetesVersion) and kindnet, each
 	// an archive tagged with the reference the manifests name.
 	want := []string{
 		"registry.k8s.io/kube-apiserver:" + KubernetesVersion,
@@ -202,6 +202,7 @@ func TestNodeImageLayout(t *testing.T) {
 		"registry.k8s.io/kube-scheduler:" + KubernetesVersion,
 		"registry.k8s.io/kube-proxy:" + KubernetesVersion,
 		"registry.k8s.io/etcd:" + etcdTag,
+		"registry.k8s.io/coredns/coredns:" + corednsTag,
 		pauseRef,
 		kindnetRef,
 	}
@@ -223,8 +224,8 @@ func TestNodeImageLayout(t *testing.T) {
 			t.Errorf("/kind/images lacks %s (has %v)", w, got)
 		}
 	}
-	if !slices.ContainsFunc(res.Missing, func(s string) bool { return strings.Contains(s, "coredns") }) {
-		t.Errorf("without a coredns binary, Missing should name coredns: %v", res.Missing)
+	if len(res.Missing) != 1 || !strings.Contains(res.Missing[0], "local-path-provisioner") {
+		t.Errorf("Missing %v, want only local-path-provisioner", res.Missing)
 	}
 
 	// A second build with the same inputs finds the archive in the cache and

@@ -49,12 +49,17 @@ var kindComponents = []component{
 	{"kubectl", KubernetesVersion, "hack/kind/k8s", "k8s.io/kubernetes/cmd/kubectl"},
 	{"kube-proxy", KubernetesVersion, "hack/kind/k8s", "k8s.io/kubernetes/cmd/kube-proxy"},
 	{"crictl", CrictlVersion, "hack/kind/crictl", "sigs.k8s.io/cri-tools/cmd/crictl"},
+	{"coredns", CoreDNSVersion, "hack/kind/coredns", "github.com/coredns/coredns"},
 }
+
+// CoreDNSVersion is the CoreDNS hack/kind/coredns pins: the one kubeadm
+// KubernetesVersion deploys (`kubeadm config images list`).
+const CoreDNSVersion = "v1.14.6"
 
 // CrictlVersion is the cri-tools release hack/kind/crictl pins.
 const CrictlVersion = "v1.37.0"
 
-// EnsureKindBinaries returns kubeadm, kubectl, kube-proxy and crictl (name →
+// EnsureKindBinaries returns kubeadm, kubectl, kube-proxy, crictl and coredns (name →
 // executable), building the missing ones into the binary cache as
 // EnsureBinaries does. Only the kind node image (kindnode) needs them.
 func EnsureKindBinaries(ctx context.Context, log *slog.Logger) (map[string]string, error) {
