@@ -35,15 +35,19 @@ import (
 
 // Options chooses which informers run.
 type Options struct {
-	// Rotation starts the pod, pod-status and used=true Secret informers that rotation reads.
+	// Rotation starts the pod, pod-status, SecretProviderClass and used=true Secret informers
+	// that rotation reads.
 	Rotation bool
 }
 
-// Informers are the driver's narrowed caches. Pods, PodStatuses and UsedSecrets are nil unless
-// Options.Rotation is set; tests may fill them with listers of their own.
+// Informers are the driver's narrowed caches. Pods, PodStatuses, Classes and UsedSecrets are
+// nil unless Options.Rotation is set; tests may fill them with listers of their own.
 type Informers struct {
 	Pods        corelisters.PodLister
 	PodStatuses cache.GenericLister
+	// Classes are the SecretProviderClasses of every namespace: rotation reads a pod's class
+	// from here rather than with a GET per pod per interval. Nil means read from the API.
+	Classes     cache.GenericLister
 	UsedSecrets corelisters.SecretLister
 
 	synced    []cache.InformerSynced
@@ -51,7 +55,12 @@ type Informers struct {
 	shutdown  []func()
 
 	managed *lazySecrets
+	classes cache.SharedIndexInformer
 }
+
+// ClassInformer is the informer behind Classes (nil without Options.Rotation), for a caller
+// that needs the store or event handlers rather than a second watch on the same resource.
+func (w *Informers) ClassInformer() cache.SharedIndexInformer { return w.classes }
 
 // New builds the informers; Start runs them.
 func New(kube kubernetes.Interface, dyn dynamic.Interface, nodeName string, opts Options) (*Informers, error) {
@@ -81,16 +90,23 @@ func New(kube kubernetes.Interface, dyn dynamic.Interface, nodeName string, opts
 		o.LabelSelector = labels.Set{ssv1.NodeNameLabel: nodeName}.String()
 	})
 
+	classes := dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0)
+
 	podInf := pods.Core().V1().Pods()
 	usedInf := used.Core().V1().Secrets()
 	statusInf := statuses.ForResource(ssv1.SecretProviderClassPodStatusesResource)
 	if err := statusInf.Informer().SetTransform(stripManagedFields); err != nil {
 		return nil, err
 	}
-	w.Pods, w.UsedSecrets, w.PodStatuses = podInf.Lister(), usedInf.Lister(), statusInf.Lister()
-	w.synced = []cache.InformerSynced{podInf.Informer().HasSynced, usedInf.Informer().HasSynced, statusInf.Informer().HasSynced}
-	w.factories = []interface{ Start(<-chan struct{}) }{pods, used, statuses}
-	w.shutdown = []func(){pods.Shutdown, used.Shutdown, statuses.Shutdown}
+	classInf := classes.ForResource(ssv1.SecretProviderClassesResource)
+	if err := classInf.Informer().SetTransform(stripManagedFields); err != nil {
+		return nil, err
+	}
+	w.Pods, w.UsedSecrets, w.PodStatuses, w.Classes = podInf.Lister(), usedInf.Lister(), statusInf.Lister(), classInf.Lister()
+	w.classes = classInf.Informer()
+	w.synced = []cache.InformerSynced{podInf.Informer().HasSynced, usedInf.Informer().HasSynced, statusInf.Informer().HasSynced, classInf.Informer().HasSynced}
+	w.factories = []interface{ Start(<-chan struct{}) }{pods, used, statuses, classes}
+	w.shutdown = []func(){pods.Shutdown, used.Shutdown, statuses.Shutdown, classes.Shutdown}
 	return w, nil
 }
 
@@ -114,7 +130,7 @@ func (w *Informers) Start(ctx context.Context, timeout time.Duration) error {
 	wait, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if !cache.WaitForCacheSync(wait.Done(), w.synced...) {
-		return fmt.Errorf("informers did not sync within %s: check the driver's RBAC (list/watch pods, secrets, secretproviderclasspodstatuses)", timeout)
+		return fmt.Errorf("informers did not sync within %s: check the driver's RBAC (list/watch pods, secrets, secretproviderclasses, secretproviderclasspodstatuses)", timeout)
 	}
 	return nil
 }

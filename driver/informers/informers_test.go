@@ -53,6 +53,7 @@ func TestInformersAreNarrowed(t *testing.T) {
 	want := map[string][]string{
 		"pods":                           {"|spec.nodeName=node-1"},
 		"secretproviderclasspodstatuses": {ssv1.NodeNameLabel + "=node-1|"},
+		"secretproviderclasses":          {"|"},
 	}
 	for res, sel := range want {
 		if got := selectors[res]; len(got) != 1 || got[0] != sel[0] {
@@ -102,7 +103,7 @@ func TestWithoutRotationNothingIsWatched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.Pods != nil || w.PodStatuses != nil || w.UsedSecrets != nil {
+	if w.Pods != nil || w.PodStatuses != nil || w.UsedSecrets != nil || w.Classes != nil {
 		t.Fatal("rotation listers built without rotation")
 	}
 	ctx, cancel := context.WithCancel(context.Background())

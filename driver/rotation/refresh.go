@@ -59,6 +59,12 @@ func (t trigger) String() string {
 // startRefresh starts the SecretProviderClass informer the refresh check
 // reads and returns the check's ticker channel.
 func (r *Rotator) startRefresh(ctx context.Context) (<-chan time.Time, func()) {
+	if inf := r.cfg.Watches.ClassInformer(); inf != nil {
+		// The driver's informers already watch the classes (rotation reads them there).
+		r.setRefreshInformer(inf)
+		t := time.NewTicker(RefreshCheckInterval)
+		return t.C, t.Stop
+	}
 	f := dynamicinformer.NewDynamicSharedInformerFactory(r.cfg.SPC.Dynamic(), 0)
 	inf := f.ForResource(ssv1.SecretProviderClassesResource).Informer()
 	_ = inf.SetTransform(func(obj any) (any, error) {
@@ -77,6 +83,16 @@ func (r *Rotator) startRefresh(ctx context.Context) (<-chan time.Time, func()) {
 		}
 		return obj, nil
 	})
+	r.setRefreshInformer(inf)
+	ictx, cancel := context.WithCancel(ctx)
+	f.Start(ictx.Done())
+	t := time.NewTicker(RefreshCheckInterval)
+	return t.C, func() { t.Stop(); cancel(); f.Shutdown() }
+}
+
+// setRefreshInformer makes inf the class store the refresh check reads and registers the
+// refresh metric.
+func (r *Rotator) setRefreshInformer(inf cache.SharedIndexInformer) {
 	r.refresh.mu.Lock()
 	r.refresh.spcs = inf
 	if r.refresh.seen == nil {
@@ -91,10 +107,6 @@ func (r *Rotator) startRefresh(ctx context.Context) (<-chan time.Time, func()) {
 		}
 	}
 	r.refresh.mu.Unlock()
-	ictx, cancel := context.WithCancel(ctx)
-	f.Start(ictx.Done())
-	t := time.NewTicker(RefreshCheckInterval)
-	return t.C, func() { t.Stop(); cancel(); f.Shutdown() }
 }
 
 // refreshDue refreshes the volumes whose class or pod annotation changed

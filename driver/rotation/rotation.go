@@ -24,6 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
@@ -300,7 +301,7 @@ func (r *Rotator) rotate(ctx context.Context, st *ssv1.SecretProviderClassPodSta
 		return result{errType: typ, err: err}
 	}
 
-	spc, err := r.cfg.SPC.SecretProviderClasses(st.Namespace).Get(ctx, spcName, metav1.GetOptions{})
+	spc, err := r.class(ctx, st.Namespace, spcName)
 	if apierrors.IsNotFound(err) {
 		return mountFailed(ErrSecretProviderClassNotFound, fmt.Errorf("failed to get secretproviderclass %s/%s, error: %w", st.Namespace, spcName, err))
 	}
@@ -492,4 +493,25 @@ func (r *Rotator) prune(seen map[string]bool) {
 			delete(r.backoff, k)
 		}
 	}
+}
+
+// class reads a SecretProviderClass from the informer (the API when there is none): one GET per
+// pod per interval would be the driver's largest apiserver load in a steady cycle.
+func (r *Rotator) class(ctx context.Context, namespace, name string) (*ssv1.SecretProviderClass, error) {
+	if r.cfg.Watches.Classes == nil {
+		return r.cfg.SPC.SecretProviderClasses(namespace).Get(ctx, name, metav1.GetOptions{})
+	}
+	obj, err := r.cfg.Watches.Classes.ByNamespace(namespace).Get(name)
+	if err != nil {
+		return nil, err
+	}
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return nil, fmt.Errorf("secretproviderclass %s/%s: informer holds a %T", namespace, name, obj)
+	}
+	spc := &ssv1.SecretProviderClass{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, spc); err != nil {
+		return nil, fmt.Errorf("decoding secretproviderclass %s/%s: %w", namespace, name, err)
+	}
+	return spc, nil
 }
