@@ -60,6 +60,7 @@ func runMutation(t *testing.T, m mutation) {
 	r := scenarios.Run(context.Background(), tg, scenarios.Options{Scenarios: []scenarios.Scenario{sc}, Progress: logWriter{t}, Timeout: m.limit})[0]
 	took := time.Since(start).Round(100 * time.Millisecond)
 	if r.Err == nil {
+		logAddonTail(t, tg, 60)
 		t.Fatalf("%s passed with %s=1 (figures: %s, %s): the scenario does not check that guarantee", m.scenario, m.env, r.Figures, took)
 	}
 	if !matchesOne(r.Err.Error(), m.want) {
@@ -141,4 +142,25 @@ func TestMutationTargetUnmountedWrittenToDisk(t *testing.T) {
 		set:      setDriverEnv, env: daemon.BreakRotateUnmountedEnv, limit: 6 * time.Minute,
 		want: [][]string{{"written to the node's disk in the unmounted target"}},
 	})
+}
+
+// logAddonTail logs the last n lines of each add-on container log (driver,
+// provider, sidecars) that the node holds: what the broken component did
+// while its scenario passed.
+func logAddonTail(t *testing.T, tg *Target, n int) {
+	logs, err := tg.ComponentLogs(context.Background())
+	if err != nil {
+		t.Logf("add-on logs: %v", err)
+		return
+	}
+	for path, b := range logs {
+		if !strings.HasPrefix(path, PodLogsDir) || !strings.Contains(path, "secrets-store") {
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if len(lines) > n {
+			lines = lines[len(lines)-n:]
+		}
+		t.Logf("%s, last %d lines:\n%s", path, len(lines), strings.Join(lines, "\n"))
+	}
 }
