@@ -23,6 +23,9 @@ kind-deps: ## install podman and mmdebstrap (Debian) and kind $(KIND_VERSION) (G
 	  if [ "$$(id -u)" != 0 ]; then echo "kind-deps: missing Debian packages ($$missing); run as root: apt-get install $$missing" >&2; exit 1; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+	@# kind's podman provider always mounts /lib/modules (read-only); a kernel
+	@# without modules (this sandbox's) has none: an empty directory does.
+	@[ -d /lib/modules ] || mkdir -p /lib/modules
 	@PATH=$$(echo "$$PATH" | sed 's#$(KIND_DIR)/bin:##g') command -v kind >/dev/null || GOBIN=$(HOME)/go/bin GOFLAGS=-mod=mod $(GO) install sigs.k8s.io/kind@$(KIND_VERSION)
 
 kind-node-image: kind-deps ## build the offline kind node image (cached by content) and load it into podman
