@@ -104,6 +104,11 @@ var faultsThrottlingStorm = Scenario{
 			}
 			for _, c := range pod.Status.Conditions {
 				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+					// A mount that got through must still hold a
+					// complete version.
+					if err := env.expectOneOf(ctx, p, "/mnt/secrets-store/storm1", old, next); err != nil {
+						return errorf("during the storm: %v", err)
+					}
 					ready++
 				}
 			}

@@ -67,6 +67,7 @@ func TestMutationEmulatorStormEmptiesFiles(t *testing.T) {
 		set:      setProviderEnv, env: keyvault.BreakEmptyOnThrottleEnv, limit: 8 * time.Minute,
 		want: [][]string{
 			{"during the storm:", "none of the", "complete versions"},
+			{"during the storm:", "/mnt/secrets-store/storm1"},
 			{"the steady pod rotated during the storm (0 bytes"},
 			{"pods became Ready during the storm"},
 		},
