@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -338,6 +340,100 @@ func TestAddonFromLoopbackRegistry(t *testing.T) {
 	}
 	t.Logf("build and push %d multi-arch images: %.1f s; enable to both DaemonSets Ready (pulls included): %.1f s; %d bytes pulled by containerd",
 		len(pushed), pushSeconds, readySeconds, total)
+
+	checkHostsTOMLIsRead(t, c, cs, reg, pushed[len(pushed)-1])
+}
+
+// checkHostsTOMLIsRead shows that containerd pulls through the hosts.toml
+// the cluster writes, not through its own defaults: those already reach a
+// loopback registry over plain HTTP (containerd's localhost fallback), but
+// any other host over HTTPS only. The same registry, served on the node's
+// bridge address, fails to pull until AddInsecureRegistry names it, and
+// pulls right after (containerd reads the directory at every pull).
+func checkHostsTOMLIsRead(t *testing.T, c *Cluster, cs kubernetes.Interface, reg *loopbackRegistry, img images.Pushed) {
+	t.Helper()
+	ctx := context.Background()
+	ln, err := net.Listen("tcp", net.JoinHostPort(c.NodeIP(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: reg.srv.Config.Handler}
+	go srv.Serve(ln)
+	defer srv.Close()
+	host := ln.Addr().String()
+	ref := host + strings.TrimPrefix(img.Ref, reg.host)
+	ns := testNamespace(t, cs, "registry")
+	pod := func(name string) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PodSpec{
+				TerminationGracePeriodSeconds: ptr(int64(0)),
+				Containers:                    []corev1.Container{{Name: "main", Image: ref, ImagePullPolicy: corev1.PullAlways}},
+			},
+		}
+	}
+	status := func(name string) (corev1.ContainerStatus, error) {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return corev1.ContainerStatus{}, err
+		}
+		if len(p.Status.ContainerStatuses) == 0 {
+			return corev1.ContainerStatus{}, fmt.Errorf("no container status yet (phase %s)", p.Status.Phase)
+		}
+		return p.Status.ContainerStatuses[0], nil
+	}
+
+	if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod("before"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Minute, "pull of "+ref+" without a hosts.toml fails over HTTPS", func() error {
+		s, err := status("before")
+		if err != nil {
+			return err
+		}
+		if s.ImageID != "" {
+			t.Fatalf("%s was pulled before a hosts.toml named %s: containerd's defaults, not the cluster's file, reached it", ref, host)
+		}
+		w := s.State.Waiting
+		if w == nil {
+			return fmt.Errorf("container state %+v", s.State)
+		}
+		// ErrImagePull carries containerd's error; the back-off that
+		// follows, only "Back-off pulling image".
+		switch {
+		case w.Reason == "ErrImagePull" && strings.Contains(w.Message, "https://"+host):
+			t.Logf("without a hosts.toml: %s", w.Message)
+			return nil
+		case w.Reason == "ImagePullBackOff":
+			return nil
+		}
+		return fmt.Errorf("container waiting: %s: %s", w.Reason, w.Message)
+	})
+	if err := c.AddInsecureRegistry(host); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod("after"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The image ID is one of the image's repo digests (the loopback name
+	// has the same content); the store entry is this name's own.
+	eventually(t, 2*time.Minute, "pull of "+ref+" through its hosts.toml", func() error {
+		s, err := status("after")
+		if err != nil {
+			return err
+		}
+		if !strings.HasSuffix(s.ImageID, "@"+img.Digest) {
+			return fmt.Errorf("imageID %q (want the index %s), state %+v", s.ImageID, img.Digest, s.State)
+		}
+		return nil
+	})
+	ls, err := c.ctr(ctx, "images", "ls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !lsHas(string(ls), ref, img.Digest) {
+		t.Errorf("containerd's image store has no %s with the pushed index digest %s:\n%s", ref, img.Digest, ls)
+	}
 }
 
 // repoOf is the repository of a tagged reference (host:port/path/name:tag).
