@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -132,6 +133,21 @@ func Build(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	// A warm build: the same inputs as an earlier one name its archive.
+	key, err := inputsKey(bins, nodeRootfs, baseRootfs, o.PauseArchive)
+	if err != nil {
+		return Result{}, err
+	}
+	stamp := filepath.Join(o.CacheDir, "node", "inputs-"+key+".json")
+	if data, err := os.ReadFile(stamp); err == nil {
+		var res Result
+		if json.Unmarshal(data, &res) == nil && res.Archive != "" {
+			if _, err := os.Stat(res.Archive); err == nil {
+				res.Cached = true
+				return res, nil
+			}
+		}
+	}
 	imgs, missing, err := b.componentImages(ctx, bins, baseRootfs)
 	if err != nil {
 		return Result{}, err
@@ -158,7 +174,7 @@ func Build(ctx context.Context, o Options) (Result, error) {
 	}
 	if _, err := os.Stat(res.Archive); err == nil {
 		res.Cached = true
-		return res, nil
+		return res, writeStamp(stamp, res)
 	}
 	start := time.Now()
 	_, err = writeArchive(res.Archive, []string{res.Ref}, []layerFile{{nodeRootfs, rootID}, {overlay, overlayID}}, containerConfig{
@@ -170,8 +186,54 @@ func Build(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("write the node image archive: %w", err)
 	}
+	if err := writeStamp(stamp, res); err != nil {
+		return Result{}, err
+	}
 	b.log.Info("wrote the node image archive", "ref", res.Ref, "archive", res.Archive, "seconds", time.Since(start).Round(time.Second).Seconds())
 	return res, nil
+}
+
+// inputsKey identifies a build's inputs without reading the large files: each
+// binary's and root filesystem's path, size and mtime, and the content of
+// every file the node image writes from this package.
+func inputsKey(bins map[string]string, paths ...string) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "kindnode v1 %s %s %s\n", KubernetesVersion, pauseRef, kindnetRef)
+	names := make([]string, 0, len(bins))
+	for n := range bins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		paths = append(paths, n+"="+bins[n])
+	}
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		_, f, _ := strings.Cut(p, "=")
+		if f == "" {
+			f = p
+		}
+		fi, err := os.Stat(f)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s %d %d\n", p, fi.Size(), fi.ModTime().UnixNano())
+	}
+	for _, e := range nodeEntries(map[string]string{}, nil) {
+		fmt.Fprintf(h, "%s %o %s %s\n", e.name, e.mode, e.link, e.data)
+	}
+	fmt.Fprintf(h, "%s\n%s\n%s\n", kindnetScript, strings.Join(NodePackages, ","), strings.Join(BasePackages, ","))
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+func writeStamp(path string, r Result) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o644)
 }
 
 // diffID is a layer file's sha256, cached next to it (<file>.sha256) since

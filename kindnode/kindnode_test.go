@@ -237,6 +237,18 @@ func TestNodeImageLayout(t *testing.T) {
 	if !again.Cached || again.Ref != res.Ref {
 		t.Errorf("second build: cached %v ref %s, want cached and %s", again.Cached, again.Ref, res.Ref)
 	}
+
+	// A changed binary makes a new image.
+	if err := os.WriteFile(o.Binaries["kubeadm"], []byte("#!/bin/sh\necho kubeadm, rebuilt\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := Build(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed.Cached || changed.Ref == res.Ref {
+		t.Errorf("after kubeadm changed: cached %v ref %s, want a new image (not %s)", changed.Cached, changed.Ref, res.Ref)
+	}
 }
 
 // TestKubeProxyImageHasIptables: kube-proxy runs on the Debian base layer
