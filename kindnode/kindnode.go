@@ -133,8 +133,12 @@ func Build(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	pause, err := b.pause(ctx)
+	if err != nil {
+		return Result{}, err
+	}
 	// A warm build: the same inputs as an earlier one name its archive.
-	key, err := inputsKey(bins, nodeRootfs, baseRootfs, o.PauseArchive)
+	key, err := inputsKey(bins, nodeRootfs, baseRootfs, pause)
 	if err != nil {
 		return Result{}, err
 	}
@@ -148,7 +152,7 @@ func Build(ctx context.Context, o Options) (Result, error) {
 			}
 		}
 	}
-	imgs, missing, err := b.componentImages(ctx, bins, baseRootfs)
+	imgs, missing, err := b.componentImages(ctx, bins, baseRootfs, pause)
 	if err != nil {
 		return Result{}, err
 	}
@@ -328,7 +332,7 @@ type builtImage struct {
 }
 
 // componentImages builds the archives of every image kubeadm and kind start.
-func (b *builder) componentImages(ctx context.Context, bins map[string]string, baseRootfs string) ([]builtImage, []string, error) {
+func (b *builder) componentImages(ctx context.Context, bins map[string]string, baseRootfs, pause string) ([]builtImage, []string, error) {
 	dir := filepath.Join(b.o.CacheDir, "images")
 	var out []builtImage
 	var missing []string
@@ -387,21 +391,31 @@ func (b *builder) componentImages(ctx context.Context, bins map[string]string, b
 		[]string{"/usr/local/bin/kvcsi-kindnet"}); err != nil {
 		return nil, nil, err
 	}
-	pause := b.o.PauseArchive
-	if pause == "" {
-		root, err := repoRoot()
-		if err != nil {
-			return nil, nil, err
-		}
-		built, err := images.Build(ctx, images.Options{Only: []string{"pause"}, RepoRoot: root, OutDir: filepath.Join(root, "_output", "images")})
-		if err != nil {
-			return nil, nil, fmt.Errorf("build the pause image: %w", err)
-		}
-		pause = built[0].Path
-	}
 	out = append(out, builtImage{"pause.tar", pause, []string{pauseRef}})
 	missing = append(missing, "docker.io/kindest/local-path-provisioner (substitute: a StorageClass without a provisioner)")
 	return out, missing, nil
+}
+
+// pauseVersion stamps the pause image built for the node (its label only;
+// the reference is always images.PauseRef), so the node image does not
+// depend on the version of the binary that builds it.
+const pauseVersion = "kind-node"
+
+// pause returns the pause image archive: the images package's, built into
+// this cache (never into the project's _output/images).
+func (b *builder) pause(ctx context.Context) (string, error) {
+	if b.o.PauseArchive != "" {
+		return b.o.PauseArchive, nil
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	built, err := images.Build(ctx, images.Options{Only: []string{"pause"}, Version: pauseVersion, RepoRoot: root, OutDir: filepath.Join(b.o.CacheDir, "pause")})
+	if err != nil {
+		return "", fmt.Errorf("build the pause image: %w", err)
+	}
+	return built[0].Path, nil
 }
 
 // repoRoot is the kvcsi checkout above the working directory.
