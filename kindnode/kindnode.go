@@ -193,6 +193,7 @@ func Build(ctx context.Context, o Options) (Result, error) {
 	if err := writeStamp(stamp, res); err != nil {
 		return Result{}, err
 	}
+	prune(filepath.Dir(res.Archive), res.Archive, stamp)
 	b.log.Info("wrote the node image archive", "ref", res.Ref, "archive", res.Archive, "seconds", time.Since(start).Round(time.Second).Seconds())
 	return res, nil
 }
@@ -480,14 +481,36 @@ func nodeEntries(bins map[string]string, imgs []builtImage) []entry {
 	return es
 }
 
-// Load imports the archive into podman unless podman has the reference.
+// Load imports the archive into podman unless podman has the reference, and
+// removes podman's other node images of Repository that no container uses.
 func Load(ctx context.Context, r Result) (loaded bool, err error) {
-	if exec.CommandContext(ctx, "podman", "image", "exists", r.Ref).Run() == nil {
-		return false, nil
+	if exec.CommandContext(ctx, "podman", "image", "exists", r.Ref).Run() != nil {
+		out, err := exec.CommandContext(ctx, "podman", "load", "-i", r.Archive).CombinedOutput()
+		if err != nil {
+			return false, fmt.Errorf("podman load -i %s: %w\n%s", r.Archive, err, out)
+		}
+		loaded = true
 	}
-	out, err := exec.CommandContext(ctx, "podman", "load", "-i", r.Archive).CombinedOutput()
-	if err != nil {
-		return false, fmt.Errorf("podman load -i %s: %w\n%s", r.Archive, err, out)
+	out, err := exec.CommandContext(ctx, "podman", "images", "--filter", "reference="+Repository, "--format", "{{.Repository}}:{{.Tag}}").Output()
+	if err == nil {
+		for _, ref := range strings.Fields(string(out)) {
+			if ref != r.Ref && strings.HasPrefix(ref, Repository+":") {
+				// In use by a cluster's node: podman refuses, and it stays.
+				_ = exec.CommandContext(ctx, "podman", "rmi", ref).Run()
+			}
+		}
 	}
-	return true, nil
+	return loaded, nil
+}
+
+// prune removes the cache's node archives and stamps other than keep's.
+func prune(dir, keepArchive, keepStamp string) {
+	for _, pat := range []string{"kind-node-*.tar", "inputs-*.json"} {
+		old, _ := filepath.Glob(filepath.Join(dir, pat))
+		for _, p := range old {
+			if p != keepArchive && p != keepStamp {
+				os.Remove(p)
+			}
+		}
+	}
 }
