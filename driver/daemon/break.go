@@ -1,9 +1,14 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/go-logr/logr"
 
@@ -27,11 +32,20 @@ const (
 	// unmounted behind the driver's back gets the secrets written to the
 	// node's disk.
 	BreakRotateUnmountedEnv = "KVCSI_BREAK_ROTATE_UNMOUNTED_TARGET"
+	// BreakAPIServerNeverReconnectEnv breaks the driver's Kubernetes client
+	// for scenario faults/apiserver-outage-during-rotation: once a request
+	// to the apiserver fails to connect, every later request fails with
+	// that error, as a client holding a dead connection (or a circuit
+	// breaker that never closes) would, so after an apiserver outage the
+	// driver neither rotates nor republishes nor syncs Secrets until it is
+	// restarted.
+	BreakAPIServerNeverReconnectEnv = "KVCSI_BREAK_APISERVER_NEVER_RECONNECT"
 )
 
 var (
 	breakUnmountOnExit   = os.Getenv(BreakUnmountOnExitEnv) != ""
 	breakRotateUnmounted = os.Getenv(BreakRotateUnmountedEnv) != ""
+	breakNeverReconnect  = os.Getenv(BreakAPIServerNeverReconnectEnv) != ""
 )
 
 // kubeletPods is the kubelet's pods directory, mounted at the same path in
@@ -72,4 +86,38 @@ func brokenTargetMounted() func(string) (bool, error) {
 		st, err := os.Stat(target)
 		return err == nil && st.IsDir(), nil
 	}
+}
+
+// brokenNeverReconnect wraps the driver's apiserver transport when broken:
+// the first request that fails below HTTP (the apiserver unreachable) makes
+// every later request fail with the same error.
+func brokenNeverReconnect(rt http.RoundTripper) http.RoundTripper {
+	if !breakNeverReconnect {
+		return rt
+	}
+	return &stickyFailure{next: rt}
+}
+
+type stickyFailure struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	err  error
+}
+
+func (s *stickyFailure) RoundTrip(req *http.Request) (*http.Response, error) {
+	s.mu.Lock()
+	err := s.err
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.next.RoundTrip(req)
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		s.mu.Lock()
+		if s.err == nil {
+			s.err = fmt.Errorf("apiserver connection lost for good (broken on purpose, %s): %w", BreakAPIServerNeverReconnectEnv, err)
+		}
+		s.mu.Unlock()
+	}
+	return resp, err
 }

@@ -85,6 +85,7 @@ func New(cfg Config) (*Driver, error) {
 	// start at once: every publish writes a pod status. Use kubelet's
 	// defaults instead.
 	restCfg.QPS, restCfg.Burst = 50, 100
+	restCfg.Wrap(brokenNeverReconnect) // mutation tests only (break.go)
 	kube, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return nil, err
