@@ -84,6 +84,10 @@ func clusterUp(ctx context.Context, fs *flag.FlagSet, runDir *string, args []str
 	images := fs.String("load", "", "comma-separated image tarballs to import into the node's containerd")
 	detach := fs.Bool("detach", false, "leave the cluster running when this command exits (stop it with `kvcsi cluster down`)")
 	verbose := fs.Bool("v", false, "log each step")
+	fs.Func("insecure-registry", "a plain-HTTP registry host:port the node's containerd pulls from (repeatable; e.g. the loopback registry of make images-push)", func(v string) error {
+		cfg.InsecureRegistries = append(cfg.InsecureRegistries, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
