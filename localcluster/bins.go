@@ -84,13 +84,8 @@ func BinaryCacheDir() (string, error) {
 // binaries maps a component name to the executable to run.
 type binaries map[string]string
 
-// resolveBinaries finds every component in binDir (unversioned names) or the
-// cache; it never builds.
-func resolveBinaries(binDir string) (binaries, []component, error) {
-	return resolveComponents(binDir, components)
-}
-
-// resolveComponents is resolveBinaries for the components cs.
+// resolveComponents finds every component of cs in binDir (unversioned
+// names) or the cache; it never builds.
 func resolveComponents(binDir string, cs []component) (binaries, []component, error) {
 	cache, err := BinaryCacheDir()
 	if err != nil && binDir == "" {
