@@ -190,6 +190,8 @@ func Build(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("write the node image archive: %w", err)
 	}
+	// The archive holds the node layer; a later build writes it anew.
+	os.Remove(overlay)
 	if err := writeStamp(stamp, res); err != nil {
 		return Result{}, err
 	}
