@@ -260,7 +260,11 @@ func TestRBACIsLeastPrivilege(t *testing.T) {
 	}
 	t.Run("rotation: read Secrets and request tokens, write nothing", func(t *testing.T) {
 		d, p := install(t, "rbac-rotation", map[string]any{"enableSecretRotation": true})
-		if !canGetCSIDriver(t, d, "secrets-store.csi.k8s.io") {
+		// The authorizer sees new bindings after a moment (its informers): wait for the grant
+		// before asking what is denied, as check does.
+		if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+			return canGetCSIDriver(t, d, "secrets-store.csi.k8s.io"), nil
+		}); err != nil {
 			t.Errorf("%s cannot get CSIDriver secrets-store.csi.k8s.io, whose tokenRequests rotation needs", d)
 		}
 		if canGetCSIDriver(t, d, "other.csi.example.com") {
