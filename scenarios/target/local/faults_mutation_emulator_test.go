@@ -1,14 +1,12 @@
 package local
 
 import (
-	"context"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/kvcsi/kvcsi/kvemulator"
 	"github.com/kvcsi/kvcsi/provider/keyvault"
-	"github.com/kvcsi/kvcsi/scenarios"
 )
 
 // The Key Vault side of the faults/ mutation tests (issue 15): the
@@ -17,46 +15,8 @@ import (
 // KVCSI_BREAK_* variable on its DaemonSet; emulator: a variable of this
 // process, where the local target runs it, read on its next start), runs
 // the one scenario that guards it with runMutation (faults_mutation_test.go)
-// and asserts it fails for that reason. TestFaultsKeyVaultSideUnbroken is
-// their control: the same scenarios, unbroken, pass.
-
-// keyVaultSideFaults are the scenarios issue 15's Key Vault side changed:
-// the three under mutation, the partial failure (now an access-policy
-// change) and the two whose size or length changed (20 pods, 30 s outage).
-var keyVaultSideFaults = []string{
-	"faults/keyvault-throttling-storm",
-	"faults/keyvault-errors-and-latency",
-	"faults/emulator-restart-persists",
-	"faults/partial-provider-failure",
-	"faults/apiserver-outage-during-rotation",
-	"faults/driver-restart-keeps-mounts",
-}
-
-// TestFaultsKeyVaultSideUnbroken runs keyVaultSideFaults unbroken and
-// requires each to pass: without it, a mutation test's failure could be a
-// scenario that fails anyway.
-func TestFaultsKeyVaultSideUnbroken(t *testing.T) {
-	if os.Getenv(mutationEnv) != "1" {
-		t.Skip("the control of the mutation tests runs with KVCSI_MUTATION=1 (make test-mutation runs the mutations; go test -run TestFaultsKeyVaultSide this one); make run runs these scenarios in the catalogue; last recorded run in BENCHMARKS.md")
-	}
-	tg := needTarget(t)
-	ensureAddon(t, tg)
-	var list []scenarios.Scenario
-	for _, name := range keyVaultSideFaults {
-		sc, ok := scenarios.Find(name)
-		if !ok {
-			t.Fatalf("no scenario %s", name)
-		}
-		list = append(list, sc)
-	}
-	for _, r := range scenarios.Run(context.Background(), tg, scenarios.Options{Scenarios: list, Progress: logWriter{t}, Timeout: 15 * time.Minute}) {
-		if r.Err != nil {
-			t.Errorf("%s failed unbroken after %s: %v (figures: %s)", r.Scenario.Name, r.Duration.Round(time.Second), r.Err, r.Figures)
-			continue
-		}
-		t.Logf("%s passed in %s: %s", r.Scenario.Name, r.Duration.Round(time.Second), r.Figures)
-	}
-}
+// and asserts it fails for that reason. TestMutationControlPassesUnbroken
+// (faults_mutation_test.go) is their control too.
 
 func TestMutationEmulatorStormEmptiesFiles(t *testing.T) {
 	// The provider returns a secret Key Vault still throttles after the
