@@ -368,7 +368,6 @@ func (e *env) rotate(ctx context.Context, pr *PassResult, tr *tracker) error {
 	tr.mu.Unlock()
 	pr.RotationPods = len(affected)
 	c0 := e.front.counts()
-	w0 := e.proxy.counter.snapshot()
 	t0 := time.Now()
 	if _, err := e.emu.Admin().SetSecret(vaultName, obj, secretValue(obj, 2)); err != nil {
 		return err
@@ -405,7 +404,6 @@ func (e *env) rotate(ctx context.Context, pr *PassResult, tr *tracker) error {
 	}
 	pr.RotationKV = e.front.counts().sub(c0)
 	e.progress(fmt.Sprintf("rotation: %d/%d pods on the new version after %.1fs; KV requests %d, 429s %d", pr.RotationUpdated, len(affected), pr.Propagation.Seconds(), pr.RotationKV.KV, pr.RotationKV.Throttled))
-	_ = w0
 	// Steady cycles: nothing changes; what does a rotation interval cost? The
 	// window spans steadyCycles intervals so that a round straddling its start
 	// or end (each node ticks on its own phase) is averaged out rather than

@@ -128,7 +128,7 @@ func Write(dir string, r *Report) error {
 			fmt.Fprintf(&b, "### %s\n\n![%s](%s)\n\n", p.title, p.title, p.file)
 		}
 	}
-	for i, p := range r.Passes {
+	for _, p := range r.Passes {
 		if len(p.API) == 0 && len(p.Kubelet) == 0 {
 			continue
 		}
@@ -144,7 +144,6 @@ func Write(dir string, r *Report) error {
 			fmt.Fprintf(&b, "| %s | %d | %d |\n", k, p.API[k], p.Kubelet[k])
 		}
 		b.WriteString("\n")
-		_ = i
 	}
 	for _, p := range r.Passes {
 		if len(p.SteadyAPI) == 0 {
